@@ -1,0 +1,645 @@
+//! A client connection: reading request heads, running the access pipeline, and handing
+//! granted requests to an upstream exchange (`exchange.rs`), one request at a time and in
+//! order. Pipelined requests wait in the read buffer until the one before them is answered,
+//! so a later request never rides on an earlier request's identity.
+//!
+//! States, by what the connection is waiting for:
+//! - `Head`: the next request head (keep-alive idle until its first byte);
+//! - `Access`: a session check or remote authorization subrequest;
+//! - `Proxy`: the upstream exchange (request body out, response in);
+//! - `Respond`: a local answer being written;
+//! - `Closing`: the last bytes being flushed before the socket closes.
+
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::{Buf, BytesMut};
+use tracing::{debug, warn};
+
+use super::exchange::Exchange;
+use super::local;
+use super::router::{strip_port, RouteMatch, RouteRequest};
+use super::socket::Stream;
+use super::upstream::UpstreamPool;
+use crate::access::errors::{AccessError, ErrorKind, ErrorRequest, ErrorResponse};
+use crate::access::matcher::MatchOutcome;
+use crate::access::pipeline::{AccessRequest, Pipeline, Step};
+use crate::access::session::SubResult;
+use crate::config::Config;
+use crate::http::{RequestBody, RequestHead, TargetForm};
+use crate::identity::Waiter;
+use crate::reactor::buffers::{BufferPool, BUFFER_BYTES};
+use crate::reactor::timer::Timers;
+use crate::reactor::worker::{Ctx, Io};
+use crate::reactor::ListenerRole;
+
+/// How long a closing connection keeps reading (and discarding) what the client still sends,
+/// so that the client receives the response instead of a reset.
+const LINGER: Duration = Duration::from_secs(5);
+
+/// Safety net for a request waiting on subrequests, which carry their own deadlines.
+const ACCESS_DEADLINE: Duration = Duration::from_secs(120);
+
+/// What the worker does with the connection after `drive`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Next {
+    Continue,
+    Close,
+}
+
+/// Whether a state made progress.
+pub(super) enum Flow {
+    /// Something changed; run the state machine again.
+    Again,
+    /// Nothing more can happen until an event, a timer or a subrequest result.
+    Wait,
+    /// Close the connection now.
+    Close,
+}
+
+pub(super) enum State {
+    Head { started: Option<Instant> },
+    Access(Box<AccessState>),
+    Proxy(Box<Exchange>),
+    Respond { close: bool },
+    Closing { linger_until: Option<Instant> },
+}
+
+pub(super) struct AccessState {
+    pub route: RouteMatch,
+    pub pipeline: Pipeline,
+    pub captures: Vec<String>,
+    pub waiting: bool,
+}
+
+pub struct ClientConn {
+    pub slot: usize,
+    pub serial: u64,
+    pub stream: Stream,
+    pub(super) peer: SocketAddr,
+    pub(super) local: SocketAddr,
+    role: ListenerRole,
+    pub(super) rbuf: BytesMut,
+    pub(super) wbuf: BytesMut,
+    pub(super) head: RequestHead,
+    pub(super) response_head: crate::http::ResponseHead,
+    state: State,
+    pub(super) served: u32,
+    pub(super) config: Arc<Config>,
+    /// Start of the current timed phase (idle wait, access check, local response).
+    since: Instant,
+    /// Last time bytes were written to the client.
+    pub(super) last_write: Instant,
+    timer_queued: Option<Instant>,
+    timed_out: bool,
+    pub(super) draining: bool,
+    /// The request being handled has body bytes that were not read.
+    pub(super) unread_body: bool,
+    subresult: Option<Rc<SubResult>>,
+}
+
+impl ClientConn {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        slot: usize,
+        serial: u64,
+        tcp: mio::net::TcpStream,
+        peer: SocketAddr,
+        local: SocketAddr,
+        role: ListenerRole,
+        tls: Option<Arc<rustls::ServerConfig>>,
+        config: Arc<Config>,
+        now: Instant,
+    ) -> Result<ClientConn, rustls::Error> {
+        let stream = match tls {
+            Some(tls) => Stream::tls(tcp, rustls::ServerConnection::new(tls)?),
+            None => Stream::plain(tcp),
+        };
+        Ok(ClientConn {
+            slot,
+            serial,
+            stream,
+            peer,
+            local,
+            role,
+            rbuf: BytesMut::new(),
+            wbuf: BytesMut::new(),
+            head: RequestHead::new(),
+            response_head: crate::http::ResponseHead::new(),
+            state: State::Head { started: None },
+            served: 0,
+            config,
+            since: now,
+            last_write: now,
+            timer_queued: None,
+            timed_out: false,
+            draining: false,
+            unread_body: false,
+            subresult: None,
+        })
+    }
+
+    pub fn arm_initial_timer(&mut self, timers: &mut Timers) {
+        self.arm_timer(timers);
+    }
+
+    pub fn on_upstream_event(&mut self, readable: bool, writable: bool) {
+        if let State::Proxy(exchange) = &mut self.state {
+            exchange.on_upstream_event(readable, writable);
+        }
+    }
+
+    pub fn on_subresult(&mut self, result: Rc<SubResult>) {
+        self.subresult = Some(result);
+    }
+
+    pub fn timer_fired(&mut self, _at: Instant) {
+        self.timer_queued = None;
+        self.timed_out = true;
+    }
+
+    pub fn begin_drain(&mut self) {
+        self.draining = true;
+    }
+
+    /// Runs the connection until it has to wait. Never blocks.
+    pub fn drive(&mut self, ctx: &mut Ctx<'_>) -> Next {
+        loop {
+            let flow = match std::mem::replace(&mut self.state, State::Closing { linger_until: None }) {
+                State::Head { started } => self.on_head(started, ctx),
+                State::Access(access) => self.on_access(access, ctx),
+                State::Proxy(exchange) => self.on_proxy(exchange, ctx),
+                State::Respond { close } => self.on_respond(close, ctx),
+                State::Closing { linger_until } => self.on_closing(linger_until, ctx),
+            };
+            match flow {
+                Flow::Again => continue,
+                Flow::Wait => break,
+                Flow::Close => return Next::Close,
+            }
+        }
+        self.timed_out = false;
+        if self.rbuf.is_empty() {
+            ctx.buffers.give(&mut self.rbuf);
+        }
+        if self.wbuf.is_empty() {
+            ctx.buffers.give(&mut self.wbuf);
+        }
+        self.arm_timer(&mut ctx.io.timers);
+        Next::Continue
+    }
+
+    /// Releases everything the connection holds. Called once, when the worker drops it.
+    pub fn close(&mut self, io: &mut Io, pool: &mut UpstreamPool, buffers: &mut BufferPool) {
+        let _ = pool;
+        if let State::Proxy(exchange) = std::mem::replace(&mut self.state, State::Closing { linger_until: None }) {
+            exchange.abort(io, buffers);
+        }
+        let _ = io.registry.deregister(self.stream.tcp_mut());
+        self.rbuf.clear();
+        self.wbuf.clear();
+        buffers.give(&mut self.rbuf);
+        buffers.give(&mut self.wbuf);
+    }
+
+    pub(super) fn read_limit(&self) -> usize {
+        self.config.limits.request.max_head_bytes.max(BUFFER_BYTES)
+    }
+
+    /// Reads once from the client if there is room. Err(()) means the socket failed.
+    pub(super) fn read_client(&mut self, buffers: &mut BufferPool) -> Result<usize, ()> {
+        let limit = self.read_limit();
+        if !self.stream.readable || self.stream.read_closed || self.rbuf.len() >= limit {
+            return Ok(0);
+        }
+        buffers.ensure(&mut self.rbuf);
+        self.stream.read(&mut self.rbuf, limit).map_err(|error| {
+            debug!(peer = %self.peer, %error, "client read failed");
+        })
+    }
+
+    /// Writes queued bytes to the client. Err(()) means the socket failed.
+    pub(super) fn write_client(&mut self, now: Instant) -> Result<bool, ()> {
+        if (self.wbuf.is_empty() && !self.stream.has_pending_output()) || !self.stream.writable {
+            return Ok(false);
+        }
+        let before = self.wbuf.len();
+        self.stream.write(&mut self.wbuf).map_err(|error| {
+            debug!(peer = %self.peer, %error, "client write failed");
+        })?;
+        let progressed = self.wbuf.len() < before;
+        if progressed {
+            self.last_write = now;
+        }
+        Ok(progressed)
+    }
+
+    fn on_head(&mut self, started: Option<Instant>, ctx: &mut Ctx<'_>) -> Flow {
+        let now = ctx.io.now;
+        if self.draining && self.rbuf.is_empty() {
+            self.state = State::Closing { linger_until: None };
+            return Flow::Again;
+        }
+        if self.write_client(now).is_err() {
+            return Flow::Close;
+        }
+        let read = match self.read_client(ctx.buffers) {
+            Ok(read) => read,
+            Err(()) => return Flow::Close,
+        };
+        let started = match started {
+            None if !self.rbuf.is_empty() => Some(now),
+            other => other,
+        };
+        if self.rbuf.is_empty() {
+            if self.stream.read_closed {
+                return Flow::Close;
+            }
+            let limit = if self.served == 0 { self.config.limits.head_timeout } else { self.config.limits.keepalive_timeout };
+            if self.timed_out && now >= self.since + limit {
+                return Flow::Close;
+            }
+            self.state = State::Head { started };
+            return Flow::Wait;
+        }
+        match self.head.parse(&self.rbuf, &self.config.limits.request) {
+            Ok(Some(length)) => {
+                self.rbuf.advance(length);
+                self.since = now;
+                self.start_request(ctx)
+            }
+            Ok(None) => {
+                if self.stream.read_closed {
+                    debug!(peer = %self.peer, "client closed the connection in the middle of a request head");
+                    return Flow::Close;
+                }
+                let deadline = started.unwrap_or(now) + self.config.limits.head_timeout;
+                if self.timed_out && now >= deadline {
+                    debug!(peer = %self.peer, "request head not received in time");
+                    self.respond(local::error_response(408, "the request head was not received in time"), true, false);
+                    return Flow::Again;
+                }
+                self.state = State::Head { started };
+                if read > 0 { Flow::Again } else { Flow::Wait }
+            }
+            Err(error) => {
+                debug!(peer = %self.peer, %error, "invalid request head");
+                self.unread_body = true;
+                self.respond(local::error_response(error.status(), &error.to_string()), true, false);
+                Flow::Again
+            }
+        }
+    }
+
+    /// Routes a freshly parsed request and starts its access check.
+    fn start_request(&mut self, ctx: &mut Ctx<'_>) -> Flow {
+        self.served += 1;
+        if !Arc::ptr_eq(&self.config, ctx.config) {
+            self.config = Arc::clone(ctx.config);
+        }
+        let config = Arc::clone(&self.config);
+        let head_only = self.head.method_bytes() == b"HEAD";
+        self.unread_body = !matches!(self.head.body(), RequestBody::None);
+
+        if self.role == ListenerRole::Api {
+            return self.serve_api(ctx, head_only);
+        }
+        match self.head.target_form() {
+            TargetForm::Authority => {
+                self.respond(local::error_response(405, "CONNECT is not supported"), true, head_only);
+                return Flow::Again;
+            }
+            TargetForm::Asterisk => {
+                let response = ErrorResponse { status: 200, headers: vec![("Allow", "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS".into())], content_type: None, body: Vec::new() };
+                self.respond(response, false, false);
+                return Flow::Again;
+            }
+            TargetForm::Origin | TargetForm::Absolute => {}
+        }
+        if self
+            .head
+            .connection_tokens()
+            .any(|token| [b"content-length".as_slice(), b"transfer-encoding", b"host"].iter().any(|h| h.eq_ignore_ascii_case(token)))
+        {
+            self.respond(local::error_response(400, "the Connection header may not name Content-Length, Transfer-Encoding or Host"), true, head_only);
+            return Flow::Again;
+        }
+
+        let host = self.head.host().unwrap_or(b"");
+        let head = &self.head;
+        let header = |name: &[u8]| head.header(name);
+        let route_request = RouteRequest { method: head.method_bytes(), host, path: head.path(), header: &header };
+        let Some(route) = config.router.find(&route_request) else {
+            let response = local::error_response(404, "no Route matched with those values");
+            self.respond(response, self.unread_body, head_only);
+            return Flow::Again;
+        };
+        let Some(route_config) = config.router.routes.get(route.route) else {
+            self.respond(local::error_response(500, "route table changed"), true, head_only);
+            return Flow::Again;
+        };
+        if self.head.path_info().encoded_slash && !route_config.allow_encoded_slashes {
+            self.respond(local::error_response(400, "encoded slashes (%2F) are not allowed in paths on this route"), true, head_only);
+            return Flow::Again;
+        }
+        if let (RequestBody::Length(length), Some(max)) = (self.head.body(), route_config.max_body_bytes) {
+            if length > max {
+                let message = format!("the request body of {length} bytes is larger than the limit of {max} bytes");
+                self.respond(local::error_response(413, &message), true, head_only);
+                return Flow::Again;
+            }
+        }
+
+        // The URL rules match: scheme://host/path, without the query, host in lower case.
+        let scheme = if self.stream.is_tls() { "https" } else { "http" };
+        let url = &mut ctx.scratch.url;
+        url.clear();
+        url.extend_from_slice(scheme.as_bytes());
+        url.extend_from_slice(b"://");
+        url.extend(host.iter().map(u8::to_ascii_lowercase));
+        url.extend_from_slice(self.head.path());
+        if ctx.scratch.matcher.is_none() || ctx.scratch.matcher_config != Arc::as_ptr(&config) as usize {
+            ctx.scratch.matcher = Some(config.access.matcher.new_scratch());
+            ctx.scratch.matcher_config = Arc::as_ptr(&config) as usize;
+        }
+        let outcome = match ctx.scratch.matcher.as_mut() {
+            Some(scratch) => config.access.matcher.find(self.head.method_bytes(), &ctx.scratch.url, scratch),
+            None => MatchOutcome::NoMatch,
+        };
+        let rule = match outcome {
+            MatchOutcome::Matched(rule) => rule,
+            MatchOutcome::NoMatch => {
+                let error = AccessError::new(ErrorKind::NotFound, "requested url does not match any rules");
+                return self.deny(error, None, ctx);
+            }
+            MatchOutcome::Ambiguous { first, second } => {
+                let ids = |index: usize| config.access.rules.get(index).map_or("?", |r| r.id.as_str()).to_owned();
+                warn!(first = %ids(first), second = %ids(second), "request matched more than one rule");
+                let error = AccessError::new(ErrorKind::InternalServerError, "expected exactly one rule but found multiple rules");
+                return self.deny(error, None, ctx);
+            }
+        };
+        let captures = match config.access.rules.get(rule) {
+            Some(compiled) if compiled.uses_captures => {
+                config.access.matcher.captures(rule, std::str::from_utf8(&ctx.scratch.url).unwrap_or(""))
+            }
+            _ => Vec::new(),
+        };
+        let access = AccessState { route, pipeline: Pipeline::new(rule), captures, waiting: false };
+        self.state = State::Access(Box::new(access));
+        Flow::Again
+    }
+
+    fn on_access(&mut self, mut access: Box<AccessState>, ctx: &mut Ctx<'_>) -> Flow {
+        let now = ctx.io.now;
+        if self.write_client(now).is_err() {
+            return Flow::Close;
+        }
+        if access.waiting {
+            let Some(result) = self.subresult.take() else {
+                if self.timed_out && now >= self.since + ACCESS_DEADLINE {
+                    warn!(peer = %self.peer, "access check did not finish in time");
+                    return self.deny(AccessError::new(ErrorKind::ServiceUnavailable, "the access check timed out"), Some(access.pipeline.rule()), ctx);
+                }
+                self.state = State::Access(access);
+                return Flow::Wait;
+            };
+            access.waiting = false;
+            return self.advance_access(access, Some(result), ctx);
+        }
+        self.advance_access(access, None, ctx)
+    }
+
+    fn advance_access(&mut self, mut access: Box<AccessState>, result: Option<Rc<SubResult>>, ctx: &mut Ctx<'_>) -> Flow {
+        let config = Arc::clone(&self.config);
+        let scheme = if self.stream.is_tls() { "https" } else { "http" };
+        let step = {
+            let head = &self.head;
+            let request = AccessRequest {
+                head,
+                method: head.method_bytes(),
+                scheme,
+                host: head.host().unwrap_or(b""),
+                path: head.path(),
+                query: head.query(),
+                peer_ip: self.peer.ip(),
+            };
+            access.pipeline.advance(&config.access, &request, &access.captures, result.as_deref(), SystemTime::now())
+        };
+        match step {
+            Step::Subrequest(subrequest) => {
+                access.waiting = true;
+                self.since = ctx.io.now;
+                ctx.identity.submit(ctx.io, subrequest, Waiter { client: self.slot, serial: self.serial });
+                self.state = State::Access(access);
+                Flow::Wait
+            }
+            Step::Denied(error) => {
+                let rule = access.pipeline.rule();
+                let set_cookies = access.pipeline.session().map(|s| s.set_cookies.clone()).unwrap_or_default();
+                self.deny_with_cookies(error, Some(rule), &set_cookies, ctx)
+            }
+            Step::Granted(grant) => {
+                let rule = access.pipeline.rule();
+                match Exchange::start(self, access.route, rule, grant, ctx) {
+                    Ok(exchange) => {
+                        self.state = State::Proxy(exchange);
+                        Flow::Again
+                    }
+                    Err(response) => {
+                        self.respond(response, self.unread_body, self.head.method_bytes() == b"HEAD");
+                        Flow::Again
+                    }
+                }
+            }
+        }
+    }
+
+    fn on_proxy(&mut self, exchange: Box<Exchange>, ctx: &mut Ctx<'_>) -> Flow {
+        self.run_exchange(exchange, ctx)
+    }
+
+    pub(super) fn set_state(&mut self, state: State) {
+        self.state = state;
+    }
+
+    /// Answers a denied request through the rule's error handlers, then the fallback list.
+    fn deny(&mut self, error: AccessError, rule: Option<usize>, ctx: &mut Ctx<'_>) -> Flow {
+        self.deny_with_cookies(error, rule, &[], ctx)
+    }
+
+    fn deny_with_cookies(&mut self, error: AccessError, rule: Option<usize>, set_cookies: &[String], _ctx: &mut Ctx<'_>) -> Flow {
+        let config = Arc::clone(&self.config);
+        let scheme = if self.stream.is_tls() { "https" } else { "http" };
+        let host = self.head.host().unwrap_or(b"");
+        let mut url = String::with_capacity(64);
+        url.push_str(scheme);
+        url.push_str("://");
+        url.push_str(&String::from_utf8_lossy(host));
+        url.push_str(&String::from_utf8_lossy(self.head.path()));
+        if let Some(query) = self.head.query() {
+            url.push('?');
+            url.push_str(&String::from_utf8_lossy(query));
+        }
+        let origin_len = scheme.len() + 3 + host.len();
+        let origin = url.get(..origin_len).unwrap_or("").to_ascii_lowercase();
+        let url_is_own_origin = config.access.own_origins.iter().any(|own| *own == origin);
+        let request = ErrorRequest {
+            accept: self.head.header(b"accept"),
+            content_type: self.head.header(b"content-type"),
+            peer_ip: self.peer.ip(),
+            forwarded_for: self.head.header(b"x-forwarded-for"),
+            url: &url,
+            url_is_own_origin,
+        };
+        let rule_handlers = rule.and_then(|index| config.access.rules.get(index)).map_or(&[][..], |rule| &rule.errors[..]);
+        let response = config.access.errors.respond(rule_handlers, &error, &request);
+        let level_is_warn = matches!(error.kind, ErrorKind::BadGateway | ErrorKind::ServiceUnavailable | ErrorKind::InternalServerError);
+        let rule_id = rule.and_then(|index| config.access.rules.get(index)).map_or("", |r| r.id.as_str());
+        if level_is_warn {
+            warn!(peer = %self.peer, rule = rule_id, status = response.status, reason = %error.reason, "request denied");
+        } else {
+            debug!(peer = %self.peer, rule = rule_id, status = response.status, reason = %error.reason, "request denied");
+        }
+        let head_only = self.head.method_bytes() == b"HEAD";
+        let extra: Vec<String> = set_cookies.iter().map(|cookie| format!("Set-Cookie: {cookie}")).collect();
+        let close = self.unread_body || !self.head.keep_alive() || self.draining;
+        self.write_local(&response, &extra, close, head_only);
+        self.state = State::Respond { close };
+        Flow::Again
+    }
+
+    /// Queues a local response and moves to `Respond`.
+    pub(super) fn respond(&mut self, response: ErrorResponse, close: bool, head_only: bool) {
+        let close = close || self.unread_body || !self.head.keep_alive() || self.draining;
+        self.write_local(&response, &[], close, head_only);
+        self.state = State::Respond { close };
+    }
+
+    fn write_local(&mut self, response: &ErrorResponse, extra_headers: &[String], close: bool, head_only: bool) {
+        if self.wbuf.capacity() == 0 {
+            self.wbuf = BytesMut::with_capacity(512);
+        }
+        local::write_response(&mut self.wbuf, response, extra_headers, close, head_only);
+    }
+
+    fn on_respond(&mut self, close: bool, ctx: &mut Ctx<'_>) -> Flow {
+        let now = ctx.io.now;
+        if self.write_client(now).is_err() {
+            return Flow::Close;
+        }
+        if !self.wbuf.is_empty() || self.stream.has_pending_output() {
+            if self.timed_out && now >= self.last_write + self.config.limits.send_timeout {
+                debug!(peer = %self.peer, "client did not read the response in time");
+                return Flow::Close;
+            }
+            self.state = State::Respond { close };
+            return Flow::Wait;
+        }
+        if close || self.served >= self.config.limits.max_requests_per_connection {
+            self.state = State::Closing { linger_until: None };
+            return Flow::Again;
+        }
+        self.keep_alive(now)
+    }
+
+    /// Gets ready for the next request on this connection.
+    pub(super) fn keep_alive(&mut self, now: Instant) -> Flow {
+        self.since = now;
+        self.unread_body = false;
+        self.state = State::Head { started: if self.rbuf.is_empty() { None } else { Some(now) } };
+        Flow::Again
+    }
+
+    fn on_closing(&mut self, linger_until: Option<Instant>, ctx: &mut Ctx<'_>) -> Flow {
+        let now = ctx.io.now;
+        if self.write_client(now).is_err() {
+            return Flow::Close;
+        }
+        if !self.wbuf.is_empty() || self.stream.has_pending_output() {
+            if self.timed_out && now >= self.last_write + self.config.limits.send_timeout {
+                return Flow::Close;
+            }
+            self.state = State::Closing { linger_until };
+            return Flow::Wait;
+        }
+        let linger_until = match linger_until {
+            Some(until) => until,
+            None => {
+                if !self.unread_body && self.rbuf.is_empty() {
+                    self.stream.shutdown_write();
+                    return Flow::Close;
+                }
+                // The client may still be sending a body we will not read. Closing now would
+                // reset the connection and could destroy the response in the client's
+                // buffers, so stop writing and discard input for a while first.
+                self.stream.shutdown_write();
+                now + LINGER
+            }
+        };
+        loop {
+            self.rbuf.clear();
+            match self.read_client(ctx.buffers) {
+                Ok(0) => break,
+                Ok(_) => continue,
+                Err(()) => return Flow::Close,
+            }
+        }
+        self.rbuf.clear();
+        if self.stream.read_closed || now >= linger_until {
+            return Flow::Close;
+        }
+        self.state = State::Closing { linger_until: Some(linger_until) };
+        Flow::Wait
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        let limits = &self.config.limits;
+        match &self.state {
+            State::Head { started: None } => {
+                let limit = if self.served == 0 { limits.head_timeout } else { limits.keepalive_timeout };
+                Some(self.since + limit)
+            }
+            State::Head { started: Some(started) } => Some(*started + limits.head_timeout),
+            State::Access(_) => Some(self.since + ACCESS_DEADLINE),
+            State::Proxy(exchange) => exchange.deadline(self),
+            State::Respond { .. } => Some(self.last_write.max(self.since) + limits.send_timeout),
+            State::Closing { linger_until } => Some(linger_until.unwrap_or(self.last_write.max(self.since) + limits.send_timeout)),
+        }
+    }
+
+    fn arm_timer(&mut self, timers: &mut Timers) {
+        if let Some(at) = self.deadline() {
+            self.timer_queued = timers.arm_slot(self.slot, self.serial, at, self.timer_queued);
+        }
+    }
+
+    pub(super) fn timed_out(&self) -> bool {
+        self.timed_out
+    }
+
+    /// The decision API listener: health endpoints for now.
+    fn serve_api(&mut self, _ctx: &mut Ctx<'_>, head_only: bool) -> Flow {
+        let path = self.head.path();
+        let response = match path {
+            b"/health/alive" => ErrorResponse { status: 200, headers: Vec::new(), content_type: Some("application/json"), body: br#"{"status":"ok"}"#.to_vec() },
+            b"/health/ready" => {
+                if self.config.access.rules.is_empty() {
+                    ErrorResponse { status: 503, headers: Vec::new(), content_type: Some("application/json"), body: br#"{"errors":{"rules":"no access rules are loaded"}}"#.to_vec() }
+                } else {
+                    ErrorResponse { status: 200, headers: Vec::new(), content_type: Some("application/json"), body: br#"{"status":"ok"}"#.to_vec() }
+                }
+            }
+            _ => local::error_response(404, "not found"),
+        };
+        self.respond(response, false, head_only);
+        Flow::Again
+    }
+}
+
+/// The host of a request without its port, for logging.
+pub fn host_without_port(host: &[u8]) -> &[u8] {
+    strip_port(host)
+}

@@ -1,0 +1,648 @@
+//! One proxied request: the upstream connection, the request body streamed out and the
+//! response streamed back, both with bounded buffers. When the upstream cannot take more, the
+//! client is not read; when the client cannot take more, the upstream is not read.
+//!
+//! Bodies are re-framed, never copied with their framing: a chunked body is decoded and
+//! encoded again (extensions and trailers dropped), and a close-delimited response is sent
+//! to HTTP/1.1 clients as chunked so their connection can stay open.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::{Buf, BufMut, BytesMut};
+use tracing::{debug, warn};
+
+use super::client::{ClientConn, Flow, State};
+use super::forward::{self, ForwardRequest, OutFraming};
+use super::local;
+use super::router::{upstream_path, RouteMatch};
+use super::upstream::UpstreamConn;
+use crate::access::errors::ErrorResponse;
+use crate::access::pipeline::Grant;
+use crate::http::chunked::{write_chunk_size, CHUNK_END, LAST_CHUNK};
+use crate::http::{ChunkedDecoder, Method, RequestBody, ResponseBody, Version};
+use crate::reactor::buffers::{BufferPool, BUFFER_BYTES};
+use crate::reactor::worker::{Ctx, Io};
+
+/// Bytes queued for the upstream before the client is no longer read.
+const UPSTREAM_WRITE_LIMIT: usize = 64 * 1024;
+/// Bytes read from the upstream and not yet moved to the client.
+const UPSTREAM_READ_LIMIT: usize = BUFFER_BYTES;
+/// Bytes queued for the client before the upstream is no longer read.
+const CLIENT_WRITE_LIMIT: usize = 64 * 1024;
+
+enum RequestBodyState {
+    Done,
+    Length(u64),
+    Chunked(ChunkedDecoder),
+}
+
+enum Incoming {
+    Length(u64),
+    Chunked(ChunkedDecoder),
+    UntilClose,
+}
+
+enum ResponsePhase {
+    Head,
+    Body { incoming: Incoming, out: OutFraming },
+    Done,
+}
+
+/// Why an upstream exchange failed.
+enum UpstreamFailure {
+    Connect(io::Error),
+    TimedOut,
+    Io(io::Error),
+    Closed,
+    InvalidResponse(String),
+}
+
+pub struct Exchange {
+    service: usize,
+    target: SocketAddr,
+    upstream: Option<Box<UpstreamConn>>,
+    method: Method,
+    http10: bool,
+    request_body: RequestBodyState,
+    body_limit: Option<u64>,
+    body_bytes: u64,
+    response: ResponsePhase,
+    /// Close the client connection once this exchange ends.
+    close_client: bool,
+    /// The client has received at least the response head.
+    response_started: bool,
+    /// Any byte of a response arrived from the current upstream connection.
+    response_bytes_received: bool,
+    /// Head bytes kept for one resend when a reused connection fails before answering.
+    replay: Option<BytesMut>,
+    attempts: u32,
+    set_cookies: Vec<String>,
+    connect_started: Instant,
+    last_upstream_io: Instant,
+    last_client_read: Instant,
+}
+
+impl Exchange {
+    /// Builds the upstream request for a granted request and gets a connection for it.
+    pub(super) fn start(client: &mut ClientConn, route_match: RouteMatch, _rule: usize, grant: Grant, ctx: &mut Ctx<'_>) -> Result<Box<Exchange>, ErrorResponse> {
+        let config = Arc::clone(&client.config);
+        let now = ctx.io.now;
+        let route = config.router.routes.get(route_match.route).ok_or_else(|| local::error_response(500, "route table changed"))?;
+        let service = config.router.services.get(route.service).ok_or_else(|| local::error_response(500, "service table changed"))?;
+        if service.schedule.is_empty() {
+            return Err(local::error_response(503, "failure to get a peer from the ring-balancer"));
+        }
+        let counter = ctx.round_robin.entry(route.service).or_insert(0);
+        let target_index = service.schedule[*counter % service.schedule.len()];
+        *counter = counter.wrapping_add(1);
+        let target = service.targets.get(target_index).map(|t| t.addr).ok_or_else(|| local::error_response(503, "no upstream target"))?;
+
+        let head = &client.head;
+        let request_body = match head.body() {
+            RequestBody::None | RequestBody::Length(0) => RequestBodyState::Done,
+            RequestBody::Length(length) => RequestBodyState::Length(length),
+            RequestBody::Chunked => RequestBodyState::Chunked(ChunkedDecoder::new(config.limits.chunked)),
+        };
+        let framing = match head.body() {
+            RequestBody::None => OutFraming::None,
+            RequestBody::Length(length) => OutFraming::Length(length),
+            RequestBody::Chunked => OutFraming::Chunked,
+        };
+        upstream_path(&service.path, head.path(), route_match.matched_len, route.strip_path, &mut ctx.scratch.upstream_path);
+        let client_host = head.host().unwrap_or(b"");
+        let upstream_host: &[u8] = if route.preserve_host { client_host } else { service.host_header.as_bytes() };
+        let trusted_peer = config.trusted_proxies.iter().any(|cidr| cidr.contains(client.peer.ip()));
+        let owned = config.access.rules.get(_rule).map_or(&[][..], |rule| &rule.owned_headers[..]);
+        let forward = ForwardRequest {
+            head,
+            path: &ctx.scratch.upstream_path,
+            query: head.query(),
+            host: upstream_host,
+            client_host,
+            scheme: if client.stream.is_tls() { "https" } else { "http" },
+            peer_ip: client.peer.ip(),
+            local_port: client.local.port(),
+            trusted_peer,
+            owned,
+            headers: &grant.headers,
+            cookies: &grant.cookies,
+            framing,
+        };
+
+        let mut upstream = match ctx.pool.checkout(ctx.io, target, client.slot) {
+            Some(conn) => conn,
+            None => UpstreamConn::connect(ctx.io, target, client.slot).map_err(|error| {
+                warn!(upstream = %target, %error, "cannot connect to upstream");
+                local::error_response(502, "An invalid response was received from the upstream server")
+            })?,
+        };
+        ctx.buffers.ensure(&mut upstream.wbuf);
+        forward::write_request_head(&mut upstream.wbuf, &forward);
+        let replay = (upstream.requests > 0 && matches!(request_body, RequestBodyState::Done)).then(|| upstream.wbuf.clone());
+
+        // The access decision is made, so a client waiting for 100 Continue may send its body.
+        if head.expect_continue() && !matches!(request_body, RequestBodyState::Done) {
+            if client.wbuf.capacity() == 0 {
+                client.wbuf = ctx.buffers.take();
+            }
+            client.wbuf.put_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+        }
+        client.unread_body = !matches!(request_body, RequestBodyState::Done);
+
+        Ok(Box::new(Exchange {
+            service: route.service,
+            target,
+            upstream: Some(upstream),
+            method: head.method(),
+            http10: head.version() == Version::Http10,
+            request_body,
+            body_limit: route.max_body_bytes,
+            body_bytes: 0,
+            response: ResponsePhase::Head,
+            close_client: !head.keep_alive() || client.draining,
+            response_started: false,
+            response_bytes_received: false,
+            replay,
+            attempts: 0,
+            set_cookies: grant.session.set_cookies,
+            connect_started: now,
+            last_upstream_io: now,
+            last_client_read: now,
+        }))
+    }
+
+    pub(super) fn on_upstream_event(&mut self, readable: bool, writable: bool) {
+        if let Some(upstream) = &mut self.upstream {
+            upstream.stream.on_event(readable, writable);
+        }
+    }
+
+    /// Closes the upstream connection without pooling it.
+    pub(super) fn abort(mut self: Box<Self>, io: &mut Io, buffers: &mut BufferPool) {
+        if let Some(upstream) = self.upstream.take() {
+            upstream.close(io, buffers);
+        }
+    }
+
+    /// The next instant at which this exchange times out.
+    pub(super) fn deadline(&self, client: &ClientConn) -> Option<Instant> {
+        let config = &client.config;
+        let service = config.router.services.get(self.service)?;
+        let upstream = self.upstream.as_ref()?;
+        if !upstream.connected {
+            return Some(self.connect_started + service.connect_timeout);
+        }
+        if !client.wbuf.is_empty() && !client.stream.writable {
+            return Some(client.last_write + config.limits.send_timeout);
+        }
+        let waiting_for_body = !matches!(self.request_body, RequestBodyState::Done) && client.rbuf.is_empty();
+        if waiting_for_body && matches!(self.response, ResponsePhase::Head) {
+            return Some(self.last_client_read + config.limits.body_timeout);
+        }
+        Some(self.last_upstream_io + service.read_timeout)
+    }
+}
+
+impl ClientConn {
+    /// Moves bytes both ways until nothing more can move now.
+    pub(super) fn run_exchange(&mut self, mut exchange: Box<Exchange>, ctx: &mut Ctx<'_>) -> Flow {
+        let now = ctx.io.now;
+        loop {
+            let mut progress = false;
+            let Some(mut upstream) = exchange.upstream.take() else {
+                return Flow::Close;
+            };
+
+            if !upstream.connected {
+                match upstream.check_connected() {
+                    Ok(true) => {
+                        exchange.last_upstream_io = now;
+                        progress = true;
+                    }
+                    Ok(false) => {}
+                    Err(error) => {
+                        exchange.upstream = Some(upstream);
+                        return self.upstream_failed(exchange, UpstreamFailure::Connect(error), ctx);
+                    }
+                }
+            }
+
+            if upstream.connected {
+                match self.move_request_body(&mut exchange, &mut upstream, ctx.buffers) {
+                    Ok(moved) => progress |= moved,
+                    Err(response) => {
+                        exchange.upstream = Some(upstream);
+                        return self.fail_request_body(exchange, response, ctx);
+                    }
+                }
+                if !upstream.wbuf.is_empty() && upstream.stream.writable {
+                    let before = upstream.wbuf.len();
+                    if let Err(error) = upstream.stream.write(&mut upstream.wbuf) {
+                        exchange.upstream = Some(upstream);
+                        return self.upstream_failed(exchange, UpstreamFailure::Io(error), ctx);
+                    }
+                    if upstream.wbuf.len() < before {
+                        exchange.last_upstream_io = now;
+                        progress = true;
+                    }
+                }
+                let response_open = !matches!(exchange.response, ResponsePhase::Done);
+                if response_open && self.wbuf.len() < CLIENT_WRITE_LIMIT {
+                    ctx.buffers.ensure(&mut upstream.rbuf);
+                    match upstream.stream.read(&mut upstream.rbuf, UPSTREAM_READ_LIMIT) {
+                        Ok(0) => {}
+                        Ok(_) => {
+                            exchange.last_upstream_io = now;
+                            exchange.response_bytes_received = true;
+                            progress = true;
+                        }
+                        Err(error) => {
+                            exchange.upstream = Some(upstream);
+                            return self.upstream_failed(exchange, UpstreamFailure::Io(error), ctx);
+                        }
+                    }
+                }
+                match self.move_response(&mut exchange, &mut upstream, ctx.buffers) {
+                    Ok(moved) => progress |= moved,
+                    Err(failure) => {
+                        exchange.upstream = Some(upstream);
+                        return self.upstream_failed(exchange, failure, ctx);
+                    }
+                }
+                if upstream.stream.read_closed && !matches!(exchange.response, ResponsePhase::Done) && upstream.rbuf.is_empty() {
+                    exchange.upstream = Some(upstream);
+                    return self.upstream_failed(exchange, UpstreamFailure::Closed, ctx);
+                }
+            }
+            exchange.upstream = Some(upstream);
+
+            match self.read_client(ctx.buffers) {
+                Ok(0) => {}
+                Ok(_) => {
+                    exchange.last_client_read = now;
+                    progress = true;
+                }
+                Err(()) => return self.abort_exchange(exchange, ctx),
+            }
+            match self.write_client(now) {
+                Ok(wrote) => progress |= wrote,
+                Err(()) => return self.abort_exchange(exchange, ctx),
+            }
+
+            if self.stream.read_closed && !matches!(exchange.request_body, RequestBodyState::Done) && self.rbuf.is_empty() {
+                debug!(peer = %self.peer, "client closed the connection before sending the whole request body");
+                return self.abort_exchange(exchange, ctx);
+            }
+            if matches!(exchange.response, ResponsePhase::Done) {
+                return self.finish_exchange(exchange, ctx);
+            }
+            if self.timed_out() {
+                if let Some(deadline) = exchange.deadline(self) {
+                    if now >= deadline {
+                        return self.exchange_timed_out(exchange, ctx);
+                    }
+                }
+            }
+            if !progress {
+                self.set_state(State::Proxy(exchange));
+                return Flow::Wait;
+            }
+        }
+    }
+
+    /// Moves request body bytes from the client buffer to the upstream buffer, re-framed.
+    fn move_request_body(&mut self, exchange: &mut Exchange, upstream: &mut UpstreamConn, buffers: &mut BufferPool) -> Result<bool, ErrorResponse> {
+        let mut moved = false;
+        loop {
+            if self.rbuf.is_empty() || upstream.wbuf.len() >= UPSTREAM_WRITE_LIMIT {
+                return Ok(moved);
+            }
+            buffers.ensure(&mut upstream.wbuf);
+            match &mut exchange.request_body {
+                RequestBodyState::Done => return Ok(moved),
+                RequestBodyState::Length(remaining) => {
+                    let room = UPSTREAM_WRITE_LIMIT - upstream.wbuf.len();
+                    let take = (*remaining).min(self.rbuf.len() as u64).min(room as u64) as usize;
+                    upstream.wbuf.put_slice(&self.rbuf[..take]);
+                    self.rbuf.advance(take);
+                    *remaining -= take as u64;
+                    exchange.body_bytes += take as u64;
+                    moved |= take > 0;
+                    if *remaining == 0 {
+                        exchange.request_body = RequestBodyState::Done;
+                        self.unread_body = false;
+                    }
+                }
+                RequestBodyState::Chunked(decoder) => {
+                    let step = decoder
+                        .decode(&self.rbuf)
+                        .map_err(|error| local::error_response(400, &format!("invalid chunked request body: {error}")))?;
+                    if let Some(range) = step.data.clone() {
+                        let data = self.rbuf.get(range).unwrap_or(&[]);
+                        exchange.body_bytes += data.len() as u64;
+                        if exchange.body_limit.is_some_and(|max| exchange.body_bytes > max) {
+                            return Err(local::error_response(413, "the request body is larger than the limit for this route"));
+                        }
+                        if !data.is_empty() {
+                            write_chunk_size(&mut upstream.wbuf, data.len());
+                            upstream.wbuf.put_slice(data);
+                            upstream.wbuf.put_slice(CHUNK_END);
+                        }
+                    }
+                    self.rbuf.advance(step.consumed);
+                    if step.done {
+                        upstream.wbuf.put_slice(LAST_CHUNK);
+                        exchange.request_body = RequestBodyState::Done;
+                        self.unread_body = false;
+                    }
+                    if step.consumed == 0 && step.data.is_none() && !step.done {
+                        return Ok(moved);
+                    }
+                    moved = true;
+                }
+            }
+        }
+    }
+
+    /// Parses the response head if needed and moves body bytes to the client, re-framed.
+    fn move_response(&mut self, exchange: &mut Exchange, upstream: &mut UpstreamConn, buffers: &mut BufferPool) -> Result<bool, UpstreamFailure> {
+        let mut moved = false;
+        loop {
+            match &mut exchange.response {
+                ResponsePhase::Done => return Ok(moved),
+                ResponsePhase::Head => {
+                    if upstream.rbuf.is_empty() {
+                        return Ok(moved);
+                    }
+                    let limits = &self.config.limits.response;
+                    let consumed = match self.response_head.parse(&upstream.rbuf, exchange.method, limits) {
+                        Ok(Some(consumed)) => consumed,
+                        Ok(None) => return Ok(moved),
+                        Err(error) => return Err(UpstreamFailure::InvalidResponse(error.to_string())),
+                    };
+                    upstream.rbuf.advance(consumed);
+                    moved = true;
+                    let status = self.response_head.status();
+                    if status == 101 {
+                        return Err(UpstreamFailure::InvalidResponse("switching protocols was not requested".into()));
+                    }
+                    if (100..200).contains(&status) {
+                        // Interim responses are not forwarded; the gateway already answered
+                        // any Expect: 100-continue itself.
+                        continue;
+                    }
+                    let (incoming, out) = match self.response_head.body() {
+                        ResponseBody::None => (None, OutFraming::None),
+                        ResponseBody::Length(length) => (Some(Incoming::Length(length)), OutFraming::Length(length)),
+                        ResponseBody::Chunked => (
+                            Some(Incoming::Chunked(ChunkedDecoder::new(self.config.limits.chunked))),
+                            if exchange.http10 { OutFraming::UntilClose } else { OutFraming::Chunked },
+                        ),
+                        ResponseBody::CloseDelimited => {
+                            (Some(Incoming::UntilClose), if exchange.http10 { OutFraming::UntilClose } else { OutFraming::Chunked })
+                        }
+                    };
+                    let request_done = matches!(exchange.request_body, RequestBodyState::Done);
+                    let close = exchange.close_client
+                        || !request_done
+                        || out == OutFraming::UntilClose
+                        || self.served >= self.config.limits.max_requests_per_connection
+                        || self.draining
+                        || self.stream.read_closed;
+                    exchange.close_client = close;
+                    buffers.ensure(&mut self.wbuf);
+                    forward::write_response_head(&mut self.wbuf, &self.response_head, out, close, exchange.http10 && !close, &exchange.set_cookies);
+                    exchange.response_started = true;
+                    exchange.response = match incoming {
+                        None | Some(Incoming::Length(0)) => ResponsePhase::Done,
+                        Some(incoming) => ResponsePhase::Body { incoming, out },
+                    };
+                }
+                ResponsePhase::Body { incoming, out } => {
+                    if self.wbuf.len() >= CLIENT_WRITE_LIMIT {
+                        return Ok(moved);
+                    }
+                    let chunked_out = *out == OutFraming::Chunked;
+                    match incoming {
+                        Incoming::Length(remaining) => {
+                            let room = CLIENT_WRITE_LIMIT - self.wbuf.len();
+                            let take = (*remaining).min(upstream.rbuf.len() as u64).min(room as u64) as usize;
+                            if take == 0 {
+                                return Ok(moved);
+                            }
+                            self.wbuf.put_slice(&upstream.rbuf[..take]);
+                            upstream.rbuf.advance(take);
+                            *remaining -= take as u64;
+                            moved = true;
+                            if *remaining == 0 {
+                                exchange.response = ResponsePhase::Done;
+                            }
+                        }
+                        Incoming::Chunked(decoder) => {
+                            let step = decoder
+                                .decode(&upstream.rbuf)
+                                .map_err(|error| UpstreamFailure::InvalidResponse(format!("invalid chunked response body: {error}")))?;
+                            if let Some(range) = step.data.clone() {
+                                let data = upstream.rbuf.get(range).unwrap_or(&[]);
+                                if !data.is_empty() {
+                                    if chunked_out {
+                                        write_chunk_size(&mut self.wbuf, data.len());
+                                        self.wbuf.put_slice(data);
+                                        self.wbuf.put_slice(CHUNK_END);
+                                    } else {
+                                        self.wbuf.put_slice(data);
+                                    }
+                                }
+                            }
+                            upstream.rbuf.advance(step.consumed);
+                            if step.done {
+                                if chunked_out {
+                                    self.wbuf.put_slice(LAST_CHUNK);
+                                }
+                                exchange.response = ResponsePhase::Done;
+                            } else if step.consumed == 0 && step.data.is_none() {
+                                return Ok(moved);
+                            }
+                            moved = true;
+                        }
+                        Incoming::UntilClose => {
+                            if !upstream.rbuf.is_empty() {
+                                let room = CLIENT_WRITE_LIMIT - self.wbuf.len();
+                                let take = upstream.rbuf.len().min(room);
+                                let data = &upstream.rbuf[..take];
+                                if chunked_out {
+                                    write_chunk_size(&mut self.wbuf, data.len());
+                                    self.wbuf.put_slice(data);
+                                    self.wbuf.put_slice(CHUNK_END);
+                                } else {
+                                    self.wbuf.put_slice(data);
+                                }
+                                upstream.rbuf.advance(take);
+                                moved = true;
+                                continue;
+                            }
+                            if upstream.stream.read_closed {
+                                if chunked_out {
+                                    self.wbuf.put_slice(LAST_CHUNK);
+                                }
+                                exchange.response = ResponsePhase::Done;
+                                moved = true;
+                                continue;
+                            }
+                            return Ok(moved);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The response is complete: pool the upstream connection if it is clean, and get the
+    /// client connection ready for its next request (or close it).
+    fn finish_exchange(&mut self, mut exchange: Box<Exchange>, ctx: &mut Ctx<'_>) -> Flow {
+        let now = ctx.io.now;
+        let request_done = matches!(exchange.request_body, RequestBodyState::Done);
+        if let Some(mut upstream) = exchange.upstream.take() {
+            upstream.requests += 1;
+            let limits = &self.config.limits;
+            let reusable = request_done
+                && self.response_head.keep_alive()
+                && upstream.rbuf.is_empty()
+                && upstream.wbuf.is_empty()
+                && !upstream.stream.read_closed
+                && upstream.requests < limits.upstream_keepalive_requests
+                && limits.upstream_keepalive_pool_size > 0;
+            if reusable {
+                ctx.pool.checkin(ctx.io, ctx.buffers, upstream, limits.upstream_keepalive_pool_size, limits.upstream_keepalive_timeout);
+            } else {
+                upstream.close(ctx.io, ctx.buffers);
+            }
+        }
+        if exchange.close_client || !request_done {
+            self.set_state(State::Closing { linger_until: None });
+            return Flow::Again;
+        }
+        self.keep_alive(now)
+    }
+
+    fn abort_exchange(&mut self, exchange: Box<Exchange>, ctx: &mut Ctx<'_>) -> Flow {
+        exchange.abort(ctx.io, ctx.buffers);
+        Flow::Close
+    }
+
+    fn fail_request_body(&mut self, exchange: Box<Exchange>, response: ErrorResponse, ctx: &mut Ctx<'_>) -> Flow {
+        let started = exchange.response_started;
+        exchange.abort(ctx.io, ctx.buffers);
+        if started {
+            return Flow::Close;
+        }
+        debug!(peer = %self.peer, status = response.status, "request body rejected");
+        self.unread_body = true;
+        let head_only = self.head.method_bytes() == b"HEAD";
+        self.respond(response, true, head_only);
+        Flow::Again
+    }
+
+    fn exchange_timed_out(&mut self, exchange: Box<Exchange>, ctx: &mut Ctx<'_>) -> Flow {
+        let waiting_for_body = !matches!(exchange.request_body, RequestBodyState::Done) && matches!(exchange.response, ResponsePhase::Head);
+        let client_stalled = !self.wbuf.is_empty() && !self.stream.writable;
+        if client_stalled {
+            debug!(peer = %self.peer, "client did not read the response in time");
+            return self.abort_exchange(exchange, ctx);
+        }
+        if waiting_for_body && self.rbuf.is_empty() && exchange.upstream.as_ref().is_some_and(|u| u.connected) {
+            let started = exchange.response_started;
+            exchange.abort(ctx.io, ctx.buffers);
+            if started {
+                return Flow::Close;
+            }
+            self.unread_body = true;
+            self.respond(local::error_response(408, "the request body was not received in time"), true, false);
+            return Flow::Again;
+        }
+        self.upstream_failed(exchange, UpstreamFailure::TimedOut, ctx)
+    }
+
+    /// Handles an upstream that failed: retries when that is safe, else answers 502/504, or
+    /// closes the client connection when the response had already started.
+    fn upstream_failed(&mut self, mut exchange: Box<Exchange>, failure: UpstreamFailure, ctx: &mut Ctx<'_>) -> Flow {
+        let target = exchange.target;
+        let Some(upstream) = exchange.upstream.take() else { return Flow::Close };
+        let reused = upstream.requests > 0;
+        let connect_failure = matches!(failure, UpstreamFailure::Connect(_));
+        let head_bytes = if connect_failure { Some(upstream.wbuf.clone()) } else { exchange.replay.take() };
+        upstream.close(ctx.io, ctx.buffers);
+
+        let services = &self.config.router.services;
+        let retries = services.get(exchange.service).map_or(0, |s| s.retries);
+        let idempotent_replay = reused && !exchange.response_bytes_received && exchange.attempts == 0;
+        let may_retry = !exchange.response_started && exchange.attempts < retries && (connect_failure || idempotent_replay);
+        if let (true, Some(head_bytes)) = (may_retry, head_bytes) {
+            exchange.attempts += 1;
+            let next_target = if connect_failure { self.next_target(&exchange, ctx) } else { target };
+            debug!(peer = %self.peer, upstream = %target, retry = %next_target, attempt = exchange.attempts, "retrying upstream request");
+            match ctx.pool.checkout(ctx.io, next_target, self.slot).map(Ok).unwrap_or_else(|| UpstreamConn::connect(ctx.io, next_target, self.slot)) {
+                Ok(mut conn) => {
+                    ctx.buffers.ensure(&mut conn.wbuf);
+                    conn.wbuf.put_slice(&head_bytes);
+                    exchange.replay = (conn.requests > 0).then(|| head_bytes.clone());
+                    exchange.target = next_target;
+                    exchange.upstream = Some(conn);
+                    exchange.connect_started = ctx.io.now;
+                    exchange.last_upstream_io = ctx.io.now;
+                    exchange.response_bytes_received = false;
+                    self.set_state(State::Proxy(exchange));
+                    return Flow::Again;
+                }
+                Err(error) => warn!(upstream = %next_target, %error, "cannot connect to upstream"),
+            }
+        }
+
+        let (status, message) = match &failure {
+            UpstreamFailure::TimedOut => (504, "The upstream server is timing out".to_owned()),
+            UpstreamFailure::Connect(error) => {
+                warn!(upstream = %target, %error, "upstream connection failed");
+                (502, "An invalid response was received from the upstream server".to_owned())
+            }
+            UpstreamFailure::Io(error) => {
+                warn!(upstream = %target, %error, "upstream connection failed");
+                (502, "An invalid response was received from the upstream server".to_owned())
+            }
+            UpstreamFailure::Closed => {
+                warn!(upstream = %target, "upstream closed the connection before the response was complete");
+                (502, "An invalid response was received from the upstream server".to_owned())
+            }
+            UpstreamFailure::InvalidResponse(reason) => {
+                warn!(upstream = %target, reason = %reason, "invalid response from upstream");
+                (502, "An invalid response was received from the upstream server".to_owned())
+            }
+        };
+        if matches!(failure, UpstreamFailure::TimedOut) {
+            warn!(upstream = %target, "upstream timed out");
+        }
+        if exchange.response_started {
+            // Part of the response is out: the only honest signal left is closing.
+            self.set_state(State::Closing { linger_until: None });
+            return Flow::Again;
+        }
+        let body_done = matches!(exchange.request_body, RequestBodyState::Done);
+        let head_only = self.head.method_bytes() == b"HEAD";
+        self.respond(local::error_response(status, &message), !body_done, head_only);
+        Flow::Again
+    }
+
+    /// The next target of the exchange's service in round-robin order.
+    fn next_target(&self, exchange: &Exchange, ctx: &mut Ctx<'_>) -> SocketAddr {
+        let Some(service) = self.config.router.services.get(exchange.service) else { return exchange.target };
+        if service.schedule.is_empty() {
+            return exchange.target;
+        }
+        let counter = ctx.round_robin.entry(exchange.service).or_insert(0);
+        let index = service.schedule[*counter % service.schedule.len()];
+        *counter = counter.wrapping_add(1);
+        service.targets.get(index).map_or(exchange.target, |t| t.addr)
+    }
+}

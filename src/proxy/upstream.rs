@@ -1,0 +1,154 @@
+//! Connections to upstream services and the per-worker keep-alive pool.
+//!
+//! A connection goes back to the pool only after a complete exchange: the whole request
+//! body was sent and the whole response was read, with no byte left over in either
+//! direction. Anything else closes it, so a pooled connection never carries bytes of one
+//! request into another.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use mio::net::TcpStream;
+use mio::{Interest, Token};
+use tracing::debug;
+
+use super::socket::Stream;
+use crate::reactor::buffers::BufferPool;
+use crate::reactor::timer::Timers;
+use crate::reactor::worker::{Io, Slot};
+
+pub struct UpstreamConn {
+    pub serial: u64,
+    pub slot: usize,
+    pub stream: Stream,
+    pub addr: SocketAddr,
+    pub connected: bool,
+    pub rbuf: BytesMut,
+    pub wbuf: BytesMut,
+    /// Requests completed on this connection.
+    pub requests: u32,
+    pub idle_since: Instant,
+    pub idle_timeout: Duration,
+    pub timer_queued: Option<Instant>,
+}
+
+impl UpstreamConn {
+    /// Starts a non-blocking connect and registers the socket as owned by `client`.
+    pub fn connect(io: &mut Io, addr: SocketAddr, client: usize) -> io::Result<Box<UpstreamConn>> {
+        let mut tcp = TcpStream::connect(addr)?;
+        let _ = tcp.set_nodelay(true);
+        let serial = io.serial();
+        let entry = io.slab.vacant_entry();
+        let slot = entry.key();
+        io.registry.register(&mut tcp, Token(slot), Interest::READABLE | Interest::WRITABLE)?;
+        entry.insert(Slot::Upstream { client });
+        Ok(Box::new(UpstreamConn {
+            serial,
+            slot,
+            stream: Stream::plain(tcp),
+            addr,
+            connected: false,
+            rbuf: BytesMut::new(),
+            wbuf: BytesMut::new(),
+            requests: 0,
+            idle_since: io.now,
+            idle_timeout: Duration::from_secs(60),
+            timer_queued: None,
+        }))
+    }
+
+    /// Finishes a pending connect once the socket reports writable. Ok(false): still
+    /// connecting.
+    pub fn check_connected(&mut self) -> io::Result<bool> {
+        if self.connected {
+            return Ok(true);
+        }
+        if !self.stream.writable {
+            return Ok(false);
+        }
+        if let Some(error) = self.stream.tcp().take_error()? {
+            return Err(error);
+        }
+        match self.stream.tcp().peer_addr() {
+            Ok(_) => {
+                self.connected = true;
+                Ok(true)
+            }
+            Err(error) if error.kind() == io::ErrorKind::NotConnected => Ok(false),
+            Err(error) => Err(error),
+        }
+    }
+
+    pub fn idle_expired(&self, now: Instant) -> bool {
+        now.duration_since(self.idle_since) >= self.idle_timeout
+    }
+
+    pub fn rearm(&mut self, timers: &mut Timers, slot: usize) {
+        self.timer_queued = timers.arm_slot(slot, self.serial, self.idle_since + self.idle_timeout, None);
+    }
+
+    /// Deregisters the socket, frees the slot and returns the buffers.
+    pub fn close(mut self: Box<Self>, io: &mut Io, buffers: &mut BufferPool) {
+        let _ = io.registry.deregister(self.stream.tcp_mut());
+        if io.slab.contains(self.slot) {
+            io.slab.remove(self.slot);
+        }
+        self.rbuf.clear();
+        self.wbuf.clear();
+        buffers.give(&mut self.rbuf);
+        buffers.give(&mut self.wbuf);
+    }
+}
+
+/// Idle connections per upstream address, most recently used last.
+#[derive(Default)]
+pub struct UpstreamPool {
+    idle: HashMap<SocketAddr, Vec<usize>>,
+}
+
+impl UpstreamPool {
+    /// Takes an idle connection to `addr` for `client`, if one is pooled.
+    pub fn checkout(&mut self, io: &mut Io, addr: SocketAddr, client: usize) -> Option<Box<UpstreamConn>> {
+        let slots = self.idle.get_mut(&addr)?;
+        while let Some(slot) = slots.pop() {
+            let Some(entry) = io.slab.get_mut(slot) else { continue };
+            if !matches!(entry, Slot::Pooled(_)) {
+                continue;
+            }
+            if let Slot::Pooled(conn) = std::mem::replace(entry, Slot::Upstream { client }) {
+                return Some(conn);
+            }
+        }
+        None
+    }
+
+    /// Pools `conn` if there is room, else closes it.
+    pub fn checkin(&mut self, io: &mut Io, buffers: &mut BufferPool, mut conn: Box<UpstreamConn>, max_idle: usize, idle_timeout: Duration) {
+        let slots = self.idle.entry(conn.addr).or_default();
+        if slots.len() >= max_idle || !conn.rbuf.is_empty() || !conn.wbuf.is_empty() {
+            debug!(upstream = %conn.addr, "upstream connection closed instead of pooled");
+            conn.close(io, buffers);
+            return;
+        }
+        buffers.give(&mut conn.rbuf);
+        buffers.give(&mut conn.wbuf);
+        conn.idle_since = io.now;
+        conn.idle_timeout = idle_timeout;
+        conn.stream.readable = false;
+        let slot = conn.slot;
+        conn.timer_queued = io.arm_slot(slot, conn.serial, io.now + idle_timeout, None);
+        slots.push(slot);
+        if let Some(entry) = io.slab.get_mut(slot) {
+            *entry = Slot::Pooled(conn);
+        }
+    }
+
+    pub fn remove(&mut self, slot: usize, addr: SocketAddr) {
+        if let Some(slots) = self.idle.get_mut(&addr) {
+            slots.retain(|&s| s != slot);
+        }
+    }
+}

@@ -1,0 +1,46 @@
+//! Per-worker pool of I/O buffers. Idle keep-alive connections hold no buffer: a connection
+//! takes one when it has bytes to keep and gives it back when it is empty again, so memory
+//! grows with busy connections, not with open ones.
+
+use bytes::BytesMut;
+
+/// Capacity of a pooled buffer. A whole request head must fit in a read buffer, so a
+/// connection may grow its buffer up to the head limit; such grown buffers are not pooled.
+pub const BUFFER_BYTES: usize = 16 * 1024;
+
+/// Buffers kept for reuse per worker; beyond this, returned buffers are freed.
+const MAX_POOLED: usize = 1024;
+
+#[derive(Default)]
+pub struct BufferPool {
+    free: Vec<BytesMut>,
+}
+
+impl BufferPool {
+    /// Returns an empty buffer with at least `BUFFER_BYTES` of capacity.
+    pub fn take(&mut self) -> BytesMut {
+        self.free.pop().unwrap_or_else(|| BytesMut::with_capacity(BUFFER_BYTES))
+    }
+
+    /// Gives `buffer` back if it is empty; a buffer that still holds bytes is left alone.
+    pub fn give(&mut self, buffer: &mut BytesMut) {
+        if !buffer.is_empty() || buffer.capacity() == 0 {
+            return;
+        }
+        let mut buffer = std::mem::take(buffer);
+        if self.free.len() >= MAX_POOLED || buffer.capacity() > 4 * BUFFER_BYTES {
+            return;
+        }
+        // An empty buffer that was read through has its start moved forward; reserving
+        // rewinds it to the start of its allocation without allocating.
+        buffer.reserve(BUFFER_BYTES);
+        self.free.push(buffer);
+    }
+
+    /// Makes sure `buffer` has storage, taking a pooled one if it has none.
+    pub fn ensure(&mut self, buffer: &mut BytesMut) {
+        if buffer.capacity() == 0 {
+            *buffer = self.take();
+        }
+    }
+}

@@ -1,0 +1,52 @@
+//! The event loops. Each worker thread owns a `mio::Poll`, a slab of sockets, its timers and
+//! its connection pools; workers share only the configuration snapshot and a few counters.
+//! `run` starts the workers and hands them their listeners.
+
+pub mod buffers;
+pub mod listener;
+pub mod timer;
+pub mod worker;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+
+use crate::config::Config;
+
+/// State shared by all workers.
+pub struct Shared {
+    /// The configuration new requests start with; replaced atomically on reload.
+    pub config: ArcSwap<Config>,
+    /// Open client connections across workers, checked against `limits.max_connections`.
+    pub open_connections: AtomicUsize,
+    /// Set once on shutdown: stop accepting, finish in-flight requests, then exit.
+    pub draining: AtomicBool,
+}
+
+impl Shared {
+    pub fn new(config: Arc<Config>) -> Shared {
+        Shared { config: ArcSwap::new(config), open_connections: AtomicUsize::new(0), draining: AtomicBool::new(false) }
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Acquire)
+    }
+}
+
+/// What a listener serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ListenerRole {
+    Proxy,
+    /// The decision API and health endpoints.
+    Api,
+}
+
+/// A bound listening socket handed to one worker.
+pub struct BoundListener {
+    pub socket: std::net::TcpListener,
+    pub addr: SocketAddr,
+    pub role: ListenerRole,
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+}

@@ -1,0 +1,431 @@
+//! One event loop: poll, dispatch readiness to the owner of each socket, fire due timers,
+//! then send the subrequests queued during this iteration together.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mio::net::TcpListener;
+use mio::{Events, Interest, Poll, Registry, Token, Waker};
+use slab::Slab;
+use tracing::{debug, error, info, warn};
+
+use super::buffers::BufferPool;
+use super::timer::{TimerKey, TimerKind, Timers};
+use super::{BoundListener, ListenerRole, Shared};
+use crate::access::matcher::MatchScratch;
+use crate::config::Config;
+use crate::identity::{SubConn, Subrequests};
+use crate::proxy::client::{ClientConn, Next};
+use crate::proxy::upstream::{UpstreamConn, UpstreamPool};
+
+/// Token of the waker that the main thread uses to signal reloads and shutdown.
+pub const WAKER_TOKEN: Token = Token(usize::MAX - 1);
+
+/// How long accepting pauses after the process ran out of file descriptors.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Longest wait in `poll`, so that a reload or drain is noticed even without events.
+const MAX_POLL_WAIT: Duration = Duration::from_secs(1);
+
+/// What lives in a slab slot. Every socket has its own slot; its token is the slot key.
+pub enum Slot {
+    Listener(Listener),
+    Client(Box<ClientConn>),
+    /// The upstream socket of an exchange; the connection is owned by this client slot.
+    Upstream { client: usize },
+    /// An idle upstream connection waiting in the pool.
+    Pooled(Box<UpstreamConn>),
+    /// A connection to a session or authorization endpoint.
+    Subrequest(Box<SubConn>),
+    /// Temporarily moved out while its owner is being driven.
+    Taken,
+}
+
+pub struct Listener {
+    pub socket: TcpListener,
+    pub addr: SocketAddr,
+    pub role: ListenerRole,
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+}
+
+/// Reactor resources that connection code needs while it runs: registration, slots, timers.
+pub struct Io {
+    pub registry: Registry,
+    pub slab: Slab<Slot>,
+    pub timers: Timers,
+    next_serial: u64,
+    /// Time at the start of this loop iteration.
+    pub now: Instant,
+}
+
+impl Io {
+    /// A new serial number, unique within this worker.
+    pub fn serial(&mut self) -> u64 {
+        self.next_serial += 1;
+        self.next_serial
+    }
+
+    pub fn arm_slot(&mut self, slot: usize, serial: u64, at: Instant, queued: Option<Instant>) -> Option<Instant> {
+        self.timers.arm_slot(slot, serial, at, queued)
+    }
+}
+
+/// Per-request scratch space reused across requests, so the hot path does not allocate.
+pub struct Scratch {
+    pub matcher: Option<MatchScratch>,
+    /// `scheme://host/path` of the request, as rules see it.
+    pub url: Vec<u8>,
+    /// The path sent upstream.
+    pub upstream_path: Vec<u8>,
+    /// The generation of `config` that `matcher` was built for.
+    pub matcher_config: usize,
+}
+
+/// Everything a connection handler may use besides its own state.
+pub struct Ctx<'a> {
+    pub io: &'a mut Io,
+    pub config: &'a Arc<Config>,
+    pub pool: &'a mut UpstreamPool,
+    pub identity: &'a mut Subrequests,
+    pub buffers: &'a mut BufferPool,
+    pub scratch: &'a mut Scratch,
+    pub round_robin: &'a mut HashMap<usize, usize>,
+    pub shared: &'a Shared,
+    pub worker: usize,
+}
+
+pub struct Worker {
+    id: usize,
+    poll: Poll,
+    io: Io,
+    shared: Arc<Shared>,
+    config: Arc<Config>,
+    pool: UpstreamPool,
+    identity: Subrequests,
+    buffers: BufferPool,
+    scratch: Scratch,
+    round_robin: HashMap<usize, usize>,
+    listener_slots: Vec<usize>,
+    accept_paused: bool,
+    clients: usize,
+}
+
+impl Worker {
+    /// Creates a poll instance and its waker; the worker itself is built on its own thread
+    /// by `new`, because its connection state is not `Send`.
+    pub fn poll_with_waker() -> io::Result<(Poll, Arc<Waker>)> {
+        let poll = Poll::new()?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER_TOKEN)?);
+        Ok((poll, waker))
+    }
+
+    /// Creates a worker that will serve `listeners` with `poll`.
+    pub fn new(id: usize, poll: Poll, shared: Arc<Shared>, listeners: Vec<BoundListener>) -> io::Result<Worker> {
+        let registry = poll.registry().try_clone()?;
+        let config = shared.config.load_full();
+        let mut io = Io { registry, slab: Slab::with_capacity(1024), timers: Timers::default(), next_serial: 0, now: Instant::now() };
+        let mut listener_slots = Vec::new();
+        for bound in listeners {
+            let mut socket = TcpListener::from_std(bound.socket);
+            let entry = io.slab.vacant_entry();
+            let slot = entry.key();
+            io.registry.register(&mut socket, Token(slot), Interest::READABLE)?;
+            entry.insert(Slot::Listener(Listener { socket, addr: bound.addr, role: bound.role, tls: bound.tls }));
+            listener_slots.push(slot);
+        }
+        let worker = Worker {
+            id,
+            poll,
+            io,
+            shared,
+            config,
+            pool: UpstreamPool::default(),
+            identity: Subrequests::default(),
+            buffers: BufferPool::default(),
+            scratch: Scratch { matcher: None, url: Vec::new(), upstream_path: Vec::new(), matcher_config: 0 },
+            round_robin: HashMap::new(),
+            listener_slots,
+            accept_paused: false,
+            clients: 0,
+        };
+        Ok(worker)
+    }
+
+    /// Runs the loop until a drain has finished.
+    pub fn run(mut self) {
+        info!(worker = self.id, "worker started");
+        let mut events = Events::with_capacity(1024);
+        let mut draining = false;
+        loop {
+            let wait = self
+                .io
+                .timers
+                .next()
+                .map(|at| at.saturating_duration_since(Instant::now()))
+                .map_or(MAX_POLL_WAIT, |wait| wait.min(MAX_POLL_WAIT));
+            if let Err(error) = self.poll.poll(&mut events, Some(wait)) {
+                if error.kind() != io::ErrorKind::Interrupted {
+                    error!(worker = self.id, %error, "poll failed; worker stops");
+                    break;
+                }
+            }
+            self.io.now = Instant::now();
+            self.refresh_config();
+
+            for event in events.iter() {
+                let token = event.token();
+                if token == WAKER_TOKEN {
+                    continue;
+                }
+                self.dispatch(token.0, event.is_readable() || event.is_read_closed() || event.is_error(), event.is_writable() || event.is_error());
+            }
+            self.fire_timers();
+            self.flush_subrequests();
+
+            if !draining && self.shared.is_draining() {
+                draining = true;
+                self.start_drain();
+            }
+            if draining && self.clients == 0 {
+                break;
+            }
+        }
+        info!(worker = self.id, "worker stopped");
+    }
+
+    fn refresh_config(&mut self) {
+        let current = self.shared.config.load();
+        if !Arc::ptr_eq(&current, &self.config) {
+            self.config = Arc::clone(&current);
+            self.scratch.matcher = None;
+            self.round_robin.clear();
+        }
+    }
+
+    fn dispatch(&mut self, slot: usize, readable: bool, writable: bool) {
+        match self.io.slab.get_mut(slot) {
+            Some(Slot::Listener(_)) => self.accept(slot),
+            Some(Slot::Client(client)) => {
+                client.stream.on_event(readable, writable);
+                self.drive_client(slot);
+            }
+            Some(Slot::Upstream { client }) => {
+                let client = *client;
+                if let Some(Slot::Client(conn)) = self.io.slab.get_mut(client) {
+                    conn.on_upstream_event(readable, writable);
+                }
+                self.drive_client(client);
+            }
+            Some(Slot::Pooled(conn)) => {
+                // An idle pooled connection has nothing to say: data or EOF means it is done.
+                if readable {
+                    let addr = conn.addr;
+                    debug!(worker = self.id, upstream = %addr, "pooled upstream connection closed or sent unexpected data");
+                    self.pool.remove(slot, addr);
+                    if let Slot::Pooled(mut conn) = self.io.slab.remove(slot) {
+                        let _ = self.io.registry.deregister(conn.stream.tcp_mut());
+                    }
+                } else if writable {
+                    conn.stream.on_event(false, true);
+                }
+            }
+            Some(Slot::Subrequest(_)) => {
+                let deliveries = self.identity.on_event(&mut self.io, &mut self.buffers, slot, readable, writable);
+                self.deliver(deliveries);
+            }
+            Some(Slot::Taken) | None => {}
+        }
+    }
+
+    /// Takes the client out of its slot, lets it run, and puts it back or closes it.
+    fn drive_client(&mut self, slot: usize) {
+        let Some(entry) = self.io.slab.get_mut(slot) else { return };
+        if !matches!(entry, Slot::Client(_)) {
+            return;
+        }
+        let Slot::Client(mut client) = std::mem::replace(entry, Slot::Taken) else { return };
+        let next = {
+            let mut ctx = Ctx {
+                io: &mut self.io,
+                config: &self.config,
+                pool: &mut self.pool,
+                identity: &mut self.identity,
+                buffers: &mut self.buffers,
+                scratch: &mut self.scratch,
+                round_robin: &mut self.round_robin,
+                shared: &self.shared,
+                worker: self.id,
+            };
+            client.drive(&mut ctx)
+        };
+        self.finish_client(slot, client, next);
+    }
+
+    fn finish_client(&mut self, slot: usize, mut client: Box<ClientConn>, next: Next) {
+        match next {
+            Next::Continue => {
+                if let Some(entry) = self.io.slab.get_mut(slot) {
+                    *entry = Slot::Client(client);
+                }
+            }
+            Next::Close => {
+                client.close(&mut self.io, &mut self.pool, &mut self.buffers);
+                self.io.slab.remove(slot);
+                self.clients = self.clients.saturating_sub(1);
+                self.shared.open_connections.fetch_sub(1, Ordering::AcqRel);
+                if self.accept_paused {
+                    self.resume_accept();
+                }
+            }
+        }
+    }
+
+    fn accept(&mut self, slot: usize) {
+        if self.accept_paused || self.shared.is_draining() {
+            return;
+        }
+        loop {
+            let max = self.config.limits.max_connections;
+            if self.shared.open_connections.load(Ordering::Acquire) >= max {
+                warn!(worker = self.id, max_connections = max, "connection limit reached; accepting paused");
+                self.pause_accept(ACCEPT_BACKOFF);
+                return;
+            }
+            let Some(Slot::Listener(listener)) = self.io.slab.get_mut(slot) else { return };
+            let (tcp, peer) = match listener.socket.accept() {
+                Ok(accepted) => accepted,
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => return,
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                Err(error) if is_fd_exhaustion(&error) => {
+                    warn!(worker = self.id, %error, "out of file descriptors; accepting paused");
+                    self.pause_accept(ACCEPT_BACKOFF);
+                    return;
+                }
+                Err(error) => {
+                    // ECONNABORTED and friends concern one connection, not the listener.
+                    debug!(worker = self.id, %error, "accept failed");
+                    continue;
+                }
+            };
+            let role = listener.role;
+            let tls = listener.tls.clone();
+            let local = listener.addr;
+            let _ = tcp.set_nodelay(true);
+            self.shared.open_connections.fetch_add(1, Ordering::AcqRel);
+            self.clients += 1;
+            let serial = self.io.serial();
+            let entry = self.io.slab.vacant_entry();
+            let client_slot = entry.key();
+            let client = ClientConn::new(client_slot, serial, tcp, peer, local, role, tls, Arc::clone(&self.config), self.io.now);
+            let mut client = match client {
+                Ok(client) => Box::new(client),
+                Err(error) => {
+                    warn!(worker = self.id, %error, "cannot set up TLS for a new connection");
+                    self.clients -= 1;
+                    self.shared.open_connections.fetch_sub(1, Ordering::AcqRel);
+                    continue;
+                }
+            };
+            if let Err(error) = self.io.registry.register(client.stream.tcp_mut(), Token(client_slot), Interest::READABLE | Interest::WRITABLE) {
+                warn!(worker = self.id, %error, "cannot register a new connection");
+                self.clients -= 1;
+                self.shared.open_connections.fetch_sub(1, Ordering::AcqRel);
+                continue;
+            }
+            client.arm_initial_timer(&mut self.io.timers);
+            entry.insert(Slot::Client(client));
+        }
+    }
+
+    fn pause_accept(&mut self, for_how_long: Duration) {
+        if !self.accept_paused {
+            self.accept_paused = true;
+            let key = TimerKey { kind: TimerKind::ResumeAccept, index: 0, serial: 0 };
+            self.io.timers.arm(key, self.io.now + for_how_long, None);
+        }
+    }
+
+    fn resume_accept(&mut self) {
+        self.accept_paused = false;
+        // Edge-triggered listeners only signal new connections; drain what queued meanwhile.
+        for slot in self.listener_slots.clone() {
+            self.accept(slot);
+        }
+    }
+
+    fn fire_timers(&mut self) {
+        while let Some((at, key)) = self.io.timers.pop_due(self.io.now) {
+            match key.kind {
+                TimerKind::ResumeAccept => self.resume_accept(),
+                TimerKind::Subrequest => {
+                    let deliveries = self.identity.on_subrequest_timeout(&mut self.io, &mut self.buffers, key.index, key.serial);
+                    self.deliver(deliveries);
+                }
+                TimerKind::Slot => match self.io.slab.get_mut(key.index) {
+                    Some(Slot::Client(client)) if client.serial == key.serial => {
+                        client.timer_fired(at);
+                        self.drive_client(key.index);
+                    }
+                    Some(Slot::Pooled(conn)) if conn.serial == key.serial => {
+                        if conn.idle_expired(self.io.now) {
+                            let addr = conn.addr;
+                            self.pool.remove(key.index, addr);
+                            if let Slot::Pooled(mut conn) = self.io.slab.remove(key.index) {
+                                let _ = self.io.registry.deregister(conn.stream.tcp_mut());
+                            }
+                        } else {
+                            conn.rearm(&mut self.io.timers, key.index);
+                        }
+                    }
+                    Some(Slot::Subrequest(conn)) if conn.serial == key.serial => {
+                        let deliveries = self.identity.on_connection_timer(&mut self.io, &mut self.buffers, key.index);
+                        self.deliver(deliveries);
+                    }
+                    _ => {}
+                },
+            }
+        }
+    }
+
+    fn flush_subrequests(&mut self) {
+        let deliveries = self.identity.flush(&mut self.io, &mut self.buffers);
+        self.deliver(deliveries);
+    }
+
+    /// Hands subrequest results to the clients waiting for them.
+    fn deliver(&mut self, deliveries: Vec<crate::identity::Delivery>) {
+        for delivery in deliveries {
+            match self.io.slab.get_mut(delivery.client) {
+                Some(Slot::Client(client)) if client.serial == delivery.serial => {
+                    client.on_subresult(delivery.result);
+                    self.drive_client(delivery.client);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn start_drain(&mut self) {
+        info!(worker = self.id, "draining: no new connections; open connections finish their current request");
+        for slot in self.listener_slots.clone() {
+            if let Some(Slot::Listener(mut listener)) = self.io.slab.try_remove(slot) {
+                let _ = self.io.registry.deregister(&mut listener.socket);
+            }
+        }
+        let slots: Vec<usize> = self.io.slab.iter().filter(|(_, slot)| matches!(slot, Slot::Client(_))).map(|(key, _)| key).collect();
+        for slot in slots {
+            if let Some(Slot::Client(client)) = self.io.slab.get_mut(slot) {
+                client.begin_drain();
+            }
+            self.drive_client(slot);
+        }
+    }
+}
+
+fn is_fd_exhaustion(error: &io::Error) -> bool {
+    matches!(error.raw_os_error(), Some(libc::EMFILE) | Some(libc::ENFILE) | Some(libc::ENOBUFS) | Some(libc::ENOMEM))
+}
