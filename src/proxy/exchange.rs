@@ -21,7 +21,7 @@ use super::router::{upstream_path, RouteMatch};
 use super::upstream::UpstreamConn;
 use crate::access::errors::ErrorResponse;
 use crate::access::pipeline::Grant;
-use crate::http::chunked::{write_chunk_size, CHUNK_END, LAST_CHUNK};
+use crate::http::{write_chunk_size, CHUNK_END, LAST_CHUNK};
 use crate::http::{ChunkedDecoder, Method, RequestBody, ResponseBody, Version};
 use crate::reactor::buffers::{BufferPool, BUFFER_BYTES};
 use crate::reactor::worker::{Ctx, Io};

@@ -311,6 +311,7 @@ impl Worker {
                     continue;
                 }
             };
+            debug!(worker = self.id, peer = %peer, "connection accepted");
             let role = listener.role;
             let tls = listener.tls.clone();
             let local = listener.addr;
