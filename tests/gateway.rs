@@ -386,7 +386,7 @@ fn gigabyte_transfers_keep_memory_flat() {
             peak_rss = peak_rss.max(rss_kib(pid));
         }
     });
-    assert_eq!(response.status, 200);
+    assert_eq!(response.expect("download response").status, 200);
     assert_eq!(received, GIB);
 
     // Upload: 1 GiB sent by the client, counted by the upstream.

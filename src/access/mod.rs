@@ -5,6 +5,8 @@
 //! Everything here is decided without I/O. Subrequests to session and authorization
 //! endpoints are described by the pipeline and carried out by the event loop.
 
+#[cfg(test)]
+pub(crate) mod allocation_counter;
 pub mod cidr;
 pub mod errors;
 pub mod json;

@@ -110,7 +110,7 @@ fn parse_session(
     if json::validate(body, MAX_SESSION_DEPTH).is_err() {
         return Err(AccessError::new(ErrorKind::BadGateway, "session check returned a body that is not valid JSON"));
     }
-    let Some(document) = json::root(body) else {
+    let Some(document) = json::RawJson::parse_prefix(body) else {
         return Err(AccessError::new(ErrorKind::BadGateway, "session check returned an empty body"));
     };
     if document.kind() == JsonKind::Object {
@@ -125,7 +125,7 @@ fn parse_session(
     let expires_at = document
         .get("expires_at")
         .and_then(|value| value.as_str())
-        .and_then(|text| parse_rfc3339(&text));
+        .and_then(|text| parse_rfc3339(text.as_ref()));
     if let Some(expiry) = expires_at {
         if expiry <= now {
             return Err(AccessError::new(ErrorKind::Unauthorized, "the session has expired"));
@@ -178,7 +178,7 @@ fn forbidden_from_body(body: &[u8]) -> AccessError {
     if json::validate(body, MAX_SESSION_DEPTH).is_err() {
         return error;
     }
-    let Some(document) = json::root(body) else { return error };
+    let Some(document) = json::RawJson::parse_prefix(body) else { return error };
     let inner = document.get("error");
     if let Some(id) = inner.and_then(|e| e.get("id")).and_then(|id| id.as_str()) {
         error.id = Some(id.into_owned());

@@ -985,7 +985,18 @@ fn compile_access(file: &ConfigFile, problems: &mut Problems) -> Option<AccessPo
             return None;
         }
     };
-    for (first, second) in matcher.overlapping_pairs() {
+    let overlaps = matcher.overlapping_pairs();
+    for possible in &overlaps.possibly_overlapping {
+        let (Some(a), Some(b)) = (file.rules.get(possible.first), file.rules.get(possible.second)) else { continue };
+        problems.warning(
+            root.key("rules").index(possible.second).key("match").key("url"),
+            format!(
+                "rules {:?} and {:?} may match the same request ({:?}); a request matching both is answered 500 unless one has a higher priority",
+                a.id, b.id, possible.reason
+            ),
+        );
+    }
+    for &(first, second) in &overlaps.overlapping {
         let (Some(a), Some(b)) = (file.rules.get(first), file.rules.get(second)) else { continue };
         problems.error(
             root.key("rules").index(second).key("match").key("url"),

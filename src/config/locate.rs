@@ -141,7 +141,7 @@ mod tests {
     #[test]
     fn locates_nested_inline_fields() {
         let path = FieldPath::root().key("rules").index(1).key("match").key("methods").index(1);
-        assert_eq!(locate(TEXT, &path), Some(Position { line: 8, column: 49 }));
+        assert_eq!(locate(TEXT, &path), Some(Position { line: 8, column: 51 }));
     }
 
     #[test]

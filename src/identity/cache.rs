@@ -57,10 +57,10 @@ impl SessionCache {
         let ttl = match response.status {
             200 => {
                 let mut ttl = settings.ttl;
-                let expires_at = json::root(&response.body)
+                let expires_at = json::RawJson::parse_prefix(&response.body)
                     .and_then(|document| document.get("expires_at"))
                     .and_then(|value| value.as_str())
-                    .and_then(|text| parse_rfc3339(&text));
+                    .and_then(|text| parse_rfc3339(text.as_ref()));
                 if let Some(expires_at) = expires_at {
                     match expires_at.duration_since(SystemTime::now()) {
                         Ok(left) => ttl = ttl.min(left),
