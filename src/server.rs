@@ -124,15 +124,18 @@ impl Server {
 
 /// Runs the gateway with the configuration at `path` until SIGTERM or SIGINT.
 pub fn run(path: &Path) -> Result<(), String> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+
+    // Handlers go in before the listeners open, so that a signal sent as soon as the port
+    // answers is handled instead of killing the process.
+    let mut signals = signal_hook::iterator::Signals::new([SIGHUP, SIGINT, SIGTERM])
+        .map_err(|e| format!("cannot install signal handlers: {e}"))?;
     let loaded = config::load(path).map_err(|errors| errors.to_string())?;
     for warning in &loaded.warnings {
         warn!("{warning}");
     }
     let server = Server::start(loaded.config).map_err(|e| e.to_string())?;
     let path: PathBuf = path.to_path_buf();
-
-    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-    let mut signals = signal_hook::iterator::Signals::new([SIGHUP, SIGINT, SIGTERM]).map_err(|e| format!("cannot install signal handlers: {e}"))?;
     for signal in signals.forever() {
         match signal {
             SIGHUP => match config::load(&path) {
