@@ -10,6 +10,8 @@ pub(crate) mod allocation_counter;
 pub mod cidr;
 pub mod errors;
 pub mod json;
+pub mod jwks;
+pub mod jwt;
 pub mod matcher;
 pub mod pipeline;
 pub mod rules;

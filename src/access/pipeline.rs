@@ -10,7 +10,11 @@ use std::time::{Duration, SystemTime};
 
 use super::errors::{AccessError, ErrorKind};
 use super::json;
-use super::rules::{AccessPolicy, Authenticator, Authorizer, Mutator, RemoteJson, SessionCacheSettings, SessionCheck, TokenSource};
+use super::jwt::{self, JwtError};
+use super::rules::{
+    AccessPolicy, Authenticator, Authorizer, CachedToken, IdTokenMutator, JwtAuthenticator, Mutator, RemoteJson, SessionCacheSettings,
+    SessionCheck, TokenSource,
+};
 use super::session::{session_from_response, Session, SubResult};
 use super::template::TemplateContext;
 use crate::http::RequestHead;
@@ -222,7 +226,45 @@ fn authenticate(authenticator: &Authenticator, request: &AccessRequest<'_>) -> A
             Some(token) => Authentication::Subrequest(session_subrequest(check, request, Credential::Bearer(&token))),
             None => Authentication::NotResponsible,
         },
+        Authenticator::Jwt(jwt) => match token_from(&jwt.token_source, request) {
+            Some(token) => match verify_jwt(jwt, &token, SystemTime::now()) {
+                Ok(session) => Authentication::Session(session),
+                Err(error) => Authentication::Denied(AccessError::new(ErrorKind::Unauthorized, format!("invalid JWT: {error}"))),
+            },
+            None => Authentication::NotResponsible,
+        },
     }
+}
+
+/// Verifies a bearer JWT against every configured key set, then checks its claims.
+fn verify_jwt(authenticator: &JwtAuthenticator, token: &[u8], now: SystemTime) -> Result<Session, JwtError> {
+    let token = std::str::from_utf8(token).map_err(|_| JwtError::Malformed("token is not ASCII"))?;
+    let mut last_error = JwtError::UnknownKey;
+    let mut payload = None;
+    for source in &authenticator.sources {
+        match jwt::verify(token, &source.keys(), &authenticator.allowed_algorithms) {
+            Ok(claims) => {
+                payload = Some(claims);
+                break;
+            }
+            Err(JwtError::UnknownKey) => continue,
+            Err(error) => {
+                last_error = error;
+                break;
+            }
+        }
+    }
+    let Some(payload) = payload else {
+        if last_error == JwtError::UnknownKey {
+            // Maybe the issuer rotated its keys: fetch the sets again, off the request path.
+            for source in &authenticator.sources {
+                source.request_refresh();
+            }
+        }
+        return Err(last_error);
+    };
+    let subject = jwt::check_claims(&payload, &authenticator.claims, now)?;
+    Ok(Session { subject, extra: payload, set_cookies: Vec::new(), expires_at: None })
 }
 
 /// Iterates over the `name=value` pairs of every `Cookie` header.
@@ -264,7 +306,13 @@ fn forwarded_cookies(check: &SessionCheck, head: &RequestHead) -> Option<Vec<u8>
 }
 
 fn bearer_token(check: &SessionCheck, request: &AccessRequest<'_>) -> Option<Vec<u8>> {
-    let token: Option<Vec<u8>> = match &check.token_source {
+    let token = token_from(&check.token_source, request)?;
+    token.starts_with(check.prefix.as_bytes()).then_some(token)
+}
+
+/// Reads a token from where `source` says; None when it is absent or empty.
+fn token_from(source: &TokenSource, request: &AccessRequest<'_>) -> Option<Vec<u8>> {
+    let token: Option<Vec<u8>> = match source {
         TokenSource::Default => request
             .head
             .header(b"authorization")
@@ -278,8 +326,7 @@ fn bearer_token(check: &SessionCheck, request: &AccessRequest<'_>) -> Option<Vec
         TokenSource::QueryParameter(name) => query_parameter(request.query?, name.as_bytes()),
         TokenSource::Cookie(name) => cookies(request.head).find(|(n, _)| *n == name.as_bytes()).map(|(_, v)| v.to_vec()),
     };
-    let token = token.filter(|t| !t.is_empty())?;
-    token.starts_with(check.prefix.as_bytes()).then_some(token)
+    token.filter(|t| !t.is_empty())
 }
 
 fn strip_bearer(value: &[u8]) -> Option<&[u8]> {
@@ -552,6 +599,11 @@ fn mutate(rule: &super::rules::Rule, request: &AccessRequest<'_>, session: Sessi
                         grant.cookies.push((name.clone(), value.clone()));
                     }
                 }
+                Mutator::IdToken(id_token) => {
+                    let token = issue_id_token(id_token, context, SystemTime::now())?;
+                    grant.headers.retain(|(name, _)| !name.eq_ignore_ascii_case("authorization"));
+                    grant.headers.push(("Authorization".to_owned(), format!("Bearer {token}")));
+                }
             }
         }
         Ok(())
@@ -559,4 +611,56 @@ fn mutate(rule: &super::rules::Rule, request: &AccessRequest<'_>, session: Sessi
     result?;
     grant.session = session;
     Ok(grant)
+}
+
+/// Largest number of cached id tokens per mutator; the cache is emptied when it is full.
+const MAX_CACHED_TOKENS: usize = 10_000;
+
+/// Returns a signed id token for the session, from the cache while it has more than 10% of
+/// its lifetime left.
+fn issue_id_token(mutator: &IdTokenMutator, context: &TemplateContext<'_>, now: SystemTime) -> Result<String, AccessError> {
+    let internal = |reason: String| AccessError::new(ErrorKind::InternalServerError, reason);
+    let Some(key) = mutator.keys.signing.as_ref() else {
+        return Err(internal("id_token key set has no private key".into()));
+    };
+    let mut claims = serde_json::Map::new();
+    let mut rendered = String::new();
+    if let Some(template) = &mutator.claims {
+        template.render(context, &mut rendered).map_err(|e| internal(format!("id_token claims template failed: {e}")))?;
+        match serde_json::from_str::<serde_json::Value>(&rendered) {
+            Ok(serde_json::Value::Object(map)) => claims = map,
+            _ => return Err(internal("id_token claims template did not produce a JSON object".into())),
+        }
+    }
+    let cache_key = {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        context.subject.hash(&mut hasher);
+        rendered.hash(&mut hasher);
+        hasher.finish()
+    };
+    if let Ok(cache) = mutator.cache.lock() {
+        if let Some(cached) = cache.get(&cache_key) {
+            if now < cached.renew_after {
+                return Ok(cached.token.clone());
+            }
+        }
+    }
+    let issued = now.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    claims.insert("iss".into(), mutator.issuer_url.clone().into());
+    claims.insert("sub".into(), context.subject.into());
+    claims.insert("iat".into(), issued.into());
+    claims.insert("nbf".into(), issued.into());
+    claims.insert("exp".into(), (issued + mutator.ttl.as_secs()).into());
+    claims.insert("jti".into(), jwt::random_uuid().into());
+    let payload = serde_json::to_vec(&claims).map_err(|_| internal("id_token claims could not be serialised".into()))?;
+    let token = jwt::sign(key, &payload).map_err(|e| internal(format!("id_token signing failed: {e}")))?;
+    if let Ok(mut cache) = mutator.cache.lock() {
+        if cache.len() >= MAX_CACHED_TOKENS {
+            cache.clear();
+        }
+        let renew_after = now + mutator.ttl.mul_f64(0.9);
+        cache.insert(cache_key, CachedToken { token: token.clone(), renew_after });
+    }
+    Ok(token)
 }

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::errors::{ErrorHandler, ErrorHandlers};
+use super::jwks::JwksSource;
 use super::json::JsonPath;
+use super::jwt::{Algorithm, ClaimRules, KeySet};
 use super::matcher::{MatchingStrategy, RuleMatcher};
 use super::template::Template;
 
@@ -19,6 +21,9 @@ pub struct AccessPolicy {
     /// `scheme://host[:port]` prefixes the gateway serves, lower-case; a redirect's
     /// `return_to` may only name one of these.
     pub own_origins: Vec<String>,
+    /// `{"keys":[...]}` with the public keys of every `id_token` mutator, served at
+    /// `/.well-known/jwks.json`.
+    pub public_jwks: Vec<u8>,
 }
 
 pub struct Rule {
@@ -40,6 +45,7 @@ pub enum Authenticator {
     Unauthorized,
     CookieSession(Arc<SessionCheck>),
     BearerToken(Arc<SessionCheck>),
+    Jwt(Arc<JwtAuthenticator>),
 }
 
 impl Authenticator {
@@ -50,6 +56,7 @@ impl Authenticator {
             Authenticator::Unauthorized => "unauthorized",
             Authenticator::CookieSession(_) => "cookie_session",
             Authenticator::BearerToken(_) => "bearer_token",
+            Authenticator::Jwt(_) => "jwt",
         }
     }
 }
@@ -101,6 +108,14 @@ pub struct SessionCacheSettings {
     pub max_entries: usize,
 }
 
+/// The `jwt` authenticator: a bearer JWT verified against key sets, then its claims checked.
+pub struct JwtAuthenticator {
+    pub sources: Vec<Arc<JwksSource>>,
+    pub allowed_algorithms: Vec<Algorithm>,
+    pub claims: ClaimRules,
+    pub token_source: TokenSource,
+}
+
 pub enum Authorizer {
     Allow,
     Deny,
@@ -120,6 +135,25 @@ pub enum Mutator {
     Noop,
     Header(Vec<HeaderTemplate>),
     Cookie(Vec<(String, Template)>),
+    IdToken(Arc<IdTokenMutator>),
+}
+
+/// The `id_token` mutator: a JWT about the session, signed with the first private key of a
+/// key set and sent upstream as `Authorization: Bearer <token>`.
+pub struct IdTokenMutator {
+    pub keys: Arc<KeySet>,
+    pub issuer_url: String,
+    /// Extra claims: a template that renders a JSON object.
+    pub claims: Option<Template>,
+    pub ttl: Duration,
+    /// Issued tokens by subject and claims, reused until 10% of their lifetime is left.
+    pub cache: std::sync::Mutex<std::collections::HashMap<u64, CachedToken>>,
+}
+
+#[derive(Clone, Debug)]
+pub struct CachedToken {
+    pub token: String,
+    pub renew_after: std::time::SystemTime,
 }
 
 pub struct HeaderTemplate {

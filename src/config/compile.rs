@@ -20,10 +20,12 @@ use super::{Config, ConfigError, ConfigErrors, Limits, ListenerSpec, Loaded};
 use crate::access::cidr::Cidr;
 use crate::access::errors::{ErrorHandler, ErrorHandlers, ErrorKind, When};
 use crate::access::json::JsonPath;
+use crate::access::jwks::JwksSource;
+use crate::access::jwt::{Algorithm, ClaimRules, KeySet, ScopeStrategy};
 use crate::access::matcher::{MatchingStrategy, RuleMatcher, RuleSpec};
 use crate::access::rules::{
-    owned_header_key, AccessPolicy, Authenticator, Authorizer, HeaderTemplate, Mutator, RemoteEndpoint, RemoteJson, Rule,
-    SessionCacheSettings, SessionCheck, TokenSource,
+    owned_header_key, AccessPolicy, Authenticator, Authorizer, HeaderTemplate, IdTokenMutator, JwtAuthenticator, Mutator,
+    RemoteEndpoint, RemoteJson, Rule, SessionCacheSettings, SessionCheck, TokenSource,
 };
 use crate::access::template::Template;
 use crate::proxy::router::{self, HostMatcher, PathMatcher, Route, RoutePaths, Router, Service, Target};
@@ -683,18 +685,7 @@ fn compile_session_check(
     let default_subject = if is_bearer { "sub" } else { "subject" };
     let subject_from = compile_json_path(config.subject_from.as_deref().unwrap_or(default_subject), &path.key("subject_from"), problems);
     let extra_from = compile_json_path(config.extra_from.as_deref().unwrap_or("extra"), &path.key("extra_from"), problems);
-    let token_source = match &config.token_from {
-        None => TokenSource::Default,
-        Some(from) => match (&from.header, &from.query_parameter, &from.cookie) {
-            (Some(header), None, None) => TokenSource::Header(header.clone()),
-            (None, Some(parameter), None) => TokenSource::QueryParameter(parameter.clone()),
-            (None, None, Some(cookie)) => TokenSource::Cookie(cookie.clone()),
-            _ => {
-                problems.error(path.key("token_from"), "set exactly one of header, query_parameter or cookie");
-                TokenSource::Default
-            }
-        },
-    };
+    let token_source = compile_token_source(&config.token_from, &path.key("token_from"), problems);
     if !is_bearer && (config.token_from.is_some() || config.prefix.is_some()) {
         problems.error(path.clone(), "token_from and prefix apply to bearer_token only");
     }
@@ -799,6 +790,8 @@ fn compile_access(file: &ConfigFile, problems: &mut Problems) -> Option<AccessPo
 
     let mut rules = Vec::new();
     let mut ids = HashSet::new();
+    let mut key_sets: HashMap<String, Arc<JwksSource>> = HashMap::new();
+    let mut signing_sets: HashMap<String, Arc<KeySet>> = HashMap::new();
     let mut specs_methods: Vec<Vec<String>> = Vec::new();
     for (index, section) in file.rules.iter().enumerate() {
         let path = root.key("rules").index(index);
@@ -845,10 +838,11 @@ fn compile_access(file: &ConfigFile, problems: &mut Problems) -> Option<AccessPo
                     .map(Authenticator::CookieSession),
                 "bearer_token" => compile_session_check("bearer_token", globals.bearer_token.as_ref(), rule_config, &config_path, problems)
                     .map(Authenticator::BearerToken),
+                "jwt" => compile_jwt(globals.jwt.as_ref(), rule_config, &config_path, &mut key_sets, problems).map(Authenticator::Jwt),
                 other => {
                     problems.error(
                         handler_path.key("handler"),
-                        format!("unknown authenticator {other:?}: use anonymous, noop, unauthorized, cookie_session or bearer_token"),
+                        format!("unknown authenticator {other:?}: use anonymous, noop, unauthorized, cookie_session, bearer_token or jwt"),
                     );
                     None
                 }
@@ -941,7 +935,14 @@ fn compile_access(file: &ConfigFile, problems: &mut Problems) -> Option<AccessPo
                     }
                     mutators.push(Mutator::Cookie(templates));
                 }
-                other => problems.error(handler_path.key("handler"), format!("unknown mutator {other:?}: use noop, header or cookie")),
+                "id_token" => {
+                    if let Some(mutator) = compile_id_token(file.mutators.id_token.as_ref(), rule_config, &config_path, &mut signing_sets, problems) {
+                        uses_captures |= mutator.claims.as_ref().is_some_and(|t| t.uses_captures());
+                        owned_headers.push(owned_header_key(b"authorization"));
+                        mutators.push(Mutator::IdToken(mutator));
+                    }
+                }
+                other => problems.error(handler_path.key("handler"), format!("unknown mutator {other:?}: use noop, header, cookie or id_token")),
             }
         }
         if let Some(Authorizer::RemoteJson(remote)) = &authorizer {
@@ -1008,7 +1009,16 @@ fn compile_access(file: &ConfigFile, problems: &mut Problems) -> Option<AccessPo
     }
 
     let own_origins = own_origins(file);
-    Some(AccessPolicy { strategy, matcher, rules, errors: ErrorHandlers { fallback }, own_origins })
+    let mut public_keys: Vec<serde_json::Value> = Vec::new();
+    for set in signing_sets.values() {
+        for key in &set.public_jwks {
+            if !public_keys.contains(key) {
+                public_keys.push(key.clone());
+            }
+        }
+    }
+    let public_jwks = serde_json::to_vec(&serde_json::json!({ "keys": public_keys })).unwrap_or_default();
+    Some(AccessPolicy { strategy, matcher, rules, errors: ErrorHandlers { fallback }, own_origins, public_jwks })
 }
 
 fn enabled_or_report(enabled: Option<bool>, name: &str, path: &FieldPath, problems: &mut Problems) -> bool {
@@ -1109,4 +1119,139 @@ fn own_origins(file: &ConfigFile) -> Vec<String> {
         }
     }
     origins
+}
+
+fn compile_token_source(from: &Option<TokenFromConfig>, path: &FieldPath, problems: &mut Problems) -> TokenSource {
+    match from {
+        None => TokenSource::Default,
+        Some(from) => match (&from.header, &from.query_parameter, &from.cookie) {
+            (Some(header), None, None) => TokenSource::Header(header.clone()),
+            (None, Some(parameter), None) => TokenSource::QueryParameter(parameter.clone()),
+            (None, None, Some(cookie)) => TokenSource::Cookie(cookie.clone()),
+            _ => {
+                problems.error(path.clone(), "set exactly one of header, query_parameter or cookie");
+                TokenSource::Default
+            }
+        },
+    }
+}
+
+fn compile_jwt(
+    global: Option<&JwtConfig>,
+    rule_config: Option<&toml::Table>,
+    path: &FieldPath,
+    key_sets: &mut HashMap<String, Arc<JwksSource>>,
+    problems: &mut Problems,
+) -> Option<Arc<JwtAuthenticator>> {
+    let config: JwtConfig = merge_config(global, rule_config).map_err(|m| problems.error(path.clone(), m)).ok()?;
+    if !is_enabled(config.enabled) {
+        problems.error(path.key("handler"), "authenticator jwt is disabled");
+        return None;
+    }
+    let urls = config.jwks_urls.clone().unwrap_or_default();
+    if urls.is_empty() {
+        problems.error(path.key("jwks_urls"), "missing: list at least one key set, such as [\"file:///etc/portcullis/jwks.json\"]");
+        return None;
+    }
+    let ttl = config.jwks_ttl.map_or(Duration::from_secs(30), |t| t.0);
+    let mut sources = Vec::new();
+    for (index, url) in urls.iter().enumerate() {
+        if let Some(source) = key_sets.get(url) {
+            sources.push(Arc::clone(source));
+            continue;
+        }
+        match JwksSource::open(url, ttl) {
+            Ok(source) => {
+                key_sets.insert(url.clone(), Arc::clone(&source));
+                sources.push(source);
+            }
+            Err(message) => problems.error(path.key("jwks_urls").index(index), message),
+        }
+    }
+    let mut allowed_algorithms = Vec::new();
+    for (index, name) in config.allowed_algorithms.clone().unwrap_or_else(|| vec!["RS256".to_owned()]).iter().enumerate() {
+        match Algorithm::from_name(name) {
+            Some(algorithm) => allowed_algorithms.push(algorithm),
+            None => problems.error(
+                path.key("allowed_algorithms").index(index),
+                format!("unsupported algorithm {name:?}: use RS256, ES256 or EdDSA"),
+            ),
+        }
+    }
+    let scope_strategy = match config.scope_strategy.as_deref() {
+        None | Some("none") => ScopeStrategy::None,
+        Some("exact") => ScopeStrategy::Exact,
+        Some("hierarchic") => ScopeStrategy::Hierarchic,
+        Some("wildcard") => ScopeStrategy::Wildcard,
+        Some(other) => {
+            problems.error(path.key("scope_strategy"), format!("unknown scope strategy {other:?}: use none, exact, hierarchic or wildcard"));
+            ScopeStrategy::None
+        }
+    };
+    let required_scope = config.required_scope.clone().unwrap_or_default();
+    if !required_scope.is_empty() && scope_strategy == ScopeStrategy::None {
+        problems.error(path.key("scope_strategy"), "required_scope is set but scope_strategy is none, so scopes would not be checked: use exact, hierarchic or wildcard");
+    }
+    let token_source = compile_token_source(&config.token_from, &path.key("token_from"), problems);
+    Some(Arc::new(JwtAuthenticator {
+        sources,
+        allowed_algorithms,
+        claims: ClaimRules {
+            trusted_issuers: config.trusted_issuers.clone().unwrap_or_default(),
+            target_audience: config.target_audience.clone().unwrap_or_default(),
+            required_scope,
+            scope_strategy,
+            leeway: config.leeway.map_or(Duration::ZERO, |l| l.0),
+        },
+        token_source,
+    }))
+}
+
+fn compile_id_token(
+    global: Option<&IdTokenConfig>,
+    rule_config: Option<&toml::Table>,
+    path: &FieldPath,
+    signing_sets: &mut HashMap<String, Arc<KeySet>>,
+    problems: &mut Problems,
+) -> Option<Arc<IdTokenMutator>> {
+    let config: IdTokenConfig = merge_config(global, rule_config).map_err(|m| problems.error(path.clone(), m)).ok()?;
+    if !is_enabled(config.enabled) {
+        problems.error(path.key("handler"), "mutator id_token is disabled");
+        return None;
+    }
+    let Some(url) = config.jwks_url.clone() else {
+        problems.error(path.key("jwks_url"), "missing: the key set whose first private key signs the tokens");
+        return None;
+    };
+    let Some(issuer_url) = config.issuer_url.clone() else {
+        problems.error(path.key("issuer_url"), "missing: the iss claim of issued tokens, such as \"https://gateway.example.com/\"");
+        return None;
+    };
+    let keys = match signing_sets.get(&url) {
+        Some(keys) => Arc::clone(keys),
+        None => match crate::access::jwks::load(&url) {
+            Ok(keys) => {
+                let keys = Arc::new(keys);
+                signing_sets.insert(url.clone(), Arc::clone(&keys));
+                keys
+            }
+            Err(message) => {
+                problems.error(path.key("jwks_url"), message);
+                return None;
+            }
+        },
+    };
+    if keys.signing.is_none() {
+        problems.error(path.key("jwks_url"), format!("key set {url} has no RSA or P-256 private key to sign with"));
+        return None;
+    }
+    let claims = match config.claims.as_deref() {
+        Some(source) => Some(compile_template(source, &path.key("claims"), problems)?),
+        None => None,
+    };
+    let ttl = config.ttl.map_or(Duration::from_secs(15 * 60), |t| t.0);
+    if ttl.as_secs() == 0 {
+        problems.error(path.key("ttl"), "must be at least 1s");
+    }
+    Some(Arc::new(IdTokenMutator { keys, issuer_url, claims, ttl, cache: std::sync::Mutex::new(HashMap::new()) }))
 }

@@ -20,7 +20,7 @@ use tracing::{debug, warn};
 
 use super::exchange::Exchange;
 use super::local;
-use super::router::{strip_port, RouteMatch, RouteRequest};
+use super::router::{RouteMatch, RouteRequest};
 use super::socket::Stream;
 use super::upstream::UpstreamPool;
 use crate::access::errors::{AccessError, ErrorKind, ErrorRequest, ErrorResponse};
@@ -72,6 +72,18 @@ pub(super) struct AccessState {
     pub pipeline: Pipeline,
     pub captures: Vec<String>,
     pub waiting: bool,
+    /// Set for decision API requests: the request being decided about, rebuilt from
+    /// `X-Forwarded-*` headers. A decision ends in a local answer, never an exchange.
+    pub decision: Option<Box<DecisionTarget>>,
+}
+
+/// The request a decision is about.
+pub(super) struct DecisionTarget {
+    pub method: Vec<u8>,
+    pub scheme: String,
+    pub host: Vec<u8>,
+    pub path: Vec<u8>,
+    pub query: Option<Vec<u8>>,
 }
 
 pub struct ClientConn {
@@ -387,7 +399,7 @@ impl ClientConn {
             }
             _ => Vec::new(),
         };
-        let access = AccessState { route, pipeline: Pipeline::new(rule), captures, waiting: false };
+        let access = AccessState { route, pipeline: Pipeline::new(rule), captures, waiting: false, decision: None };
         self.state = State::Access(Box::new(access));
         Flow::Again
     }
@@ -417,14 +429,25 @@ impl ClientConn {
         let scheme = if self.stream.is_tls() { "https" } else { "http" };
         let step = {
             let head = &self.head;
-            let request = AccessRequest {
-                head,
-                method: head.method_bytes(),
-                scheme,
-                host: head.host().unwrap_or(b""),
-                path: head.path(),
-                query: head.query(),
-                peer_ip: self.peer.ip(),
+            let request = match &access.decision {
+                Some(target) => AccessRequest {
+                    head,
+                    method: &target.method,
+                    scheme: &target.scheme,
+                    host: &target.host,
+                    path: &target.path,
+                    query: target.query.as_deref(),
+                    peer_ip: self.peer.ip(),
+                },
+                None => AccessRequest {
+                    head,
+                    method: head.method_bytes(),
+                    scheme,
+                    host: head.host().unwrap_or(b""),
+                    path: head.path(),
+                    query: head.query(),
+                    peer_ip: self.peer.ip(),
+                },
             };
             access.pipeline.advance(&config.access, &request, &access.captures, result.as_deref(), SystemTime::now())
         };
@@ -439,7 +462,21 @@ impl ClientConn {
             Step::Denied(error) => {
                 let rule = access.pipeline.rule();
                 let set_cookies = access.pipeline.session().map(|s| s.set_cookies.clone()).unwrap_or_default();
-                self.deny_with_cookies(error, Some(rule), &set_cookies, ctx)
+                self.deny_with_cookies(error, Some(rule), &set_cookies, access.decision.as_deref(), ctx)
+            }
+            Step::Granted(grant) if access.decision.is_some() => {
+                // Decision API: 200 with the headers the upstream would have received.
+                let mut headers: Vec<String> = grant.headers.iter().map(|(name, value)| format!("{name}: {value}")).collect();
+                if !grant.cookies.is_empty() {
+                    let cookies: Vec<String> = grant.cookies.iter().map(|(name, value)| format!("{name}={value}")).collect();
+                    headers.push(format!("Cookie: {}", cookies.join("; ")));
+                }
+                headers.extend(grant.session.set_cookies.iter().map(|cookie| format!("Set-Cookie: {cookie}")));
+                let response = ErrorResponse { status: 200, headers: Vec::new(), content_type: None, body: Vec::new() };
+                let close = self.unread_body || !self.head.keep_alive() || self.draining;
+                self.write_local(&response, &headers, close, false);
+                self.state = State::Respond { close };
+                Flow::Again
             }
             Step::Granted(grant) => {
                 let rule = access.pipeline.rule();
@@ -467,19 +504,29 @@ impl ClientConn {
 
     /// Answers a denied request through the rule's error handlers, then the fallback list.
     fn deny(&mut self, error: AccessError, rule: Option<usize>, ctx: &mut Ctx<'_>) -> Flow {
-        self.deny_with_cookies(error, rule, &[], ctx)
+        self.deny_with_cookies(error, rule, &[], None, ctx)
     }
 
-    fn deny_with_cookies(&mut self, error: AccessError, rule: Option<usize>, set_cookies: &[String], _ctx: &mut Ctx<'_>) -> Flow {
+    fn deny_with_cookies(
+        &mut self,
+        error: AccessError,
+        rule: Option<usize>,
+        set_cookies: &[String],
+        decision: Option<&DecisionTarget>,
+        _ctx: &mut Ctx<'_>,
+    ) -> Flow {
         let config = Arc::clone(&self.config);
-        let scheme = if self.stream.is_tls() { "https" } else { "http" };
-        let host = self.head.host().unwrap_or(b"");
+        let own_scheme = if self.stream.is_tls() { "https" } else { "http" };
+        let (scheme, host, path, query) = match decision {
+            Some(target) => (target.scheme.as_str(), &target.host[..], &target.path[..], target.query.as_deref()),
+            None => (own_scheme, self.head.host().unwrap_or(b""), self.head.path(), self.head.query()),
+        };
         let mut url = String::with_capacity(64);
         url.push_str(scheme);
         url.push_str("://");
         url.push_str(&String::from_utf8_lossy(host));
-        url.push_str(&String::from_utf8_lossy(self.head.path()));
-        if let Some(query) = self.head.query() {
+        url.push_str(&String::from_utf8_lossy(path));
+        if let Some(query) = query {
             url.push('?');
             url.push_str(&String::from_utf8_lossy(query));
         }
@@ -620,26 +667,107 @@ impl ClientConn {
         self.timed_out
     }
 
-    /// The decision API listener: health endpoints for now.
-    fn serve_api(&mut self, _ctx: &mut Ctx<'_>, head_only: bool) -> Flow {
+    /// The API listener: health endpoints, the public keys of `id_token` mutators, and the
+    /// decision API (`/decisions/<path>`), which runs the access rules for a request that
+    /// another proxy (nginx `auth_request`, Envoy `ext_authz`, Traefik `forwardAuth`) holds.
+    fn serve_api(&mut self, ctx: &mut Ctx<'_>, head_only: bool) -> Flow {
+        let json = |status: u16, body: &[u8]| ErrorResponse { status, headers: Vec::new(), content_type: Some("application/json"), body: body.to_vec() };
         let path = self.head.path();
         let response = match path {
-            b"/health/alive" => ErrorResponse { status: 200, headers: Vec::new(), content_type: Some("application/json"), body: br#"{"status":"ok"}"#.to_vec() },
-            b"/health/ready" => {
-                if self.config.access.rules.is_empty() {
-                    ErrorResponse { status: 503, headers: Vec::new(), content_type: Some("application/json"), body: br#"{"errors":{"rules":"no access rules are loaded"}}"#.to_vec() }
-                } else {
-                    ErrorResponse { status: 200, headers: Vec::new(), content_type: Some("application/json"), body: br#"{"status":"ok"}"#.to_vec() }
-                }
-            }
+            b"/health/alive" => json(200, br#"{"status":"ok"}"#),
+            b"/health/ready" if self.config.access.rules.is_empty() => json(503, br#"{"errors":{"rules":"no access rules are loaded"}}"#),
+            b"/health/ready" => json(200, br#"{"status":"ok"}"#),
+            b"/.well-known/jwks.json" => json(200, &self.config.access.public_jwks),
+            _ if path == b"/decisions" || path.starts_with(b"/decisions/") => return self.start_decision(ctx),
             _ => local::error_response(404, "not found"),
         };
         self.respond(response, false, head_only);
         Flow::Again
     }
+
+    /// Rebuilds the request to decide about, as Oathkeeper does: method from
+    /// `X-Forwarded-Method`, scheme from `X-Forwarded-Proto`, host from `X-Forwarded-Host`,
+    /// path and query from `X-Forwarded-Uri`; each falls back to this request's own value,
+    /// the path to what follows `/decisions`. These headers are trusted, so the API listener
+    /// must only be reachable by the proxy in front.
+    fn start_decision(&mut self, ctx: &mut Ctx<'_>) -> Flow {
+        let config = Arc::clone(&self.config);
+        let head = &self.head;
+        let method = head.header(b"x-forwarded-method").unwrap_or(head.method_bytes()).to_ascii_uppercase();
+        let scheme = match head.header(b"x-forwarded-proto") {
+            Some(proto) if proto.eq_ignore_ascii_case(b"https") => "https",
+            Some(proto) if proto.eq_ignore_ascii_case(b"http") => "http",
+            Some(_) => {
+                self.respond(local::error_response(400, "X-Forwarded-Proto must be http or https"), true, false);
+                return Flow::Again;
+            }
+            None if self.stream.is_tls() => "https",
+            None => "http",
+        };
+        let host = head.header(b"x-forwarded-host").or(head.host()).unwrap_or(b"").to_ascii_lowercase();
+        let (raw_path, query): (Vec<u8>, Option<Vec<u8>>) = match head.header(b"x-forwarded-uri") {
+            Some(uri) => match uri.iter().position(|&b| b == b'?') {
+                Some(mark) => (uri[..mark].to_vec(), Some(uri[mark + 1..].to_vec())),
+                None => (uri.to_vec(), None),
+            },
+            None => {
+                let rest = head.path().get(b"/decisions".len()..).unwrap_or(b"");
+                let rest = if rest.is_empty() { b"/".to_vec() } else { rest.to_vec() };
+                (rest, head.query().map(<[u8]>::to_vec))
+            }
+        };
+        let valid_token = !method.is_empty() && method.iter().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(b));
+        let valid_host = !host.is_empty() && host.iter().all(|&b| b.is_ascii_alphanumeric() || b".-:[]_".contains(&b));
+        if !valid_token || !valid_host {
+            self.respond(local::error_response(400, "invalid X-Forwarded-Method or X-Forwarded-Host"), true, false);
+            return Flow::Again;
+        }
+        let mut path = Vec::with_capacity(raw_path.len());
+        match crate::http::normalize_path(&raw_path, &mut path) {
+            Ok(info) if !info.encoded_slash => {}
+            Ok(_) => {
+                self.respond(local::error_response(400, "encoded slashes (%2F) are not allowed in the decided path"), true, false);
+                return Flow::Again;
+            }
+            Err(error) => {
+                self.respond(local::error_response(400, &format!("invalid path to decide about: {error}")), true, false);
+                return Flow::Again;
+            }
+        }
+
+        let url = &mut ctx.scratch.url;
+        url.clear();
+        url.extend_from_slice(scheme.as_bytes());
+        url.extend_from_slice(b"://");
+        url.extend_from_slice(&host);
+        url.extend_from_slice(&path);
+        let mut scratch = config.access.matcher.new_scratch();
+        let target = Box::new(DecisionTarget { method, scheme: scheme.to_owned(), host, path, query });
+        let outcome = config.access.matcher.find(&target.method, &ctx.scratch.url, &mut scratch);
+        let rule = match outcome {
+            MatchOutcome::Matched(rule) => rule,
+            MatchOutcome::NoMatch => {
+                let error = AccessError::new(ErrorKind::NotFound, "requested url does not match any rules");
+                return self.deny_with_cookies(error, None, &[], Some(&target), ctx);
+            }
+            MatchOutcome::Ambiguous { .. } => {
+                let error = AccessError::new(ErrorKind::InternalServerError, "expected exactly one rule but found multiple rules");
+                return self.deny_with_cookies(error, None, &[], Some(&target), ctx);
+            }
+        };
+        let captures = match config.access.rules.get(rule) {
+            Some(compiled) if compiled.uses_captures => config.access.matcher.captures(rule, std::str::from_utf8(&ctx.scratch.url).unwrap_or("")),
+            _ => Vec::new(),
+        };
+        let access = AccessState {
+            route: RouteMatch { route: 0, matched_len: 0 },
+            pipeline: Pipeline::new(rule),
+            captures,
+            waiting: false,
+            decision: Some(target),
+        };
+        self.state = State::Access(Box::new(access));
+        Flow::Again
+    }
 }
 
-/// The host of a request without its port, for logging.
-pub fn host_without_port(host: &[u8]) -> &[u8] {
-    strip_port(host)
-}
