@@ -54,11 +54,12 @@ impl Server {
             }
         }
 
-        let shared = Arc::new(Shared::new(Arc::new(config)));
+        let shared = Arc::new(Shared::new(Arc::new(config), workers));
         let mut wakers = Vec::new();
         let mut threads = Vec::new();
         for (id, listeners) in per_worker.into_iter().enumerate() {
             let (poll, waker) = Worker::poll_with_waker()?;
+            shared.identity.set_waker(id, Arc::clone(&waker));
             wakers.push(waker);
             let worker_shared = Arc::clone(&shared);
             let thread = std::thread::Builder::new().name(format!("portcullis-worker-{id}")).spawn(move || {

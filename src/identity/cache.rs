@@ -8,7 +8,7 @@
 //! its `ttl`, which is why it is off unless configured.
 
 use std::collections::{HashMap, VecDeque};
-use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::access::json;
@@ -21,7 +21,7 @@ const MAX_DENIAL_TTL: Duration = Duration::from_secs(2);
 type Key = [u8; 32];
 
 struct Entry {
-    result: Rc<SubResult>,
+    result: Arc<SubResult>,
     expires: Instant,
 }
 
@@ -40,10 +40,10 @@ fn key(bytes: &[u8]) -> Key {
 }
 
 impl SessionCache {
-    pub fn get(&mut self, request: &[u8], now: Instant) -> Option<Rc<SubResult>> {
+    pub fn get(&mut self, request: &[u8], now: Instant) -> Option<Arc<SubResult>> {
         let key = key(request);
         match self.entries.get(&key) {
-            Some(entry) if entry.expires > now => Some(Rc::clone(&entry.result)),
+            Some(entry) if entry.expires > now => Some(Arc::clone(&entry.result)),
             Some(_) => {
                 self.entries.remove(&key);
                 None
@@ -84,7 +84,7 @@ impl SessionCache {
                 None => break,
             }
         }
-        if self.entries.insert(key, Entry { result: Rc::new(result.clone()), expires: now + ttl }).is_none() {
+        if self.entries.insert(key, Entry { result: Arc::new(result.clone()), expires: now + ttl }).is_none() {
             self.order.push_back(key);
         }
         // Entries replaced or expired leave stale keys behind; keep the queue bounded.

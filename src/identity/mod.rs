@@ -18,7 +18,7 @@ use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashMap, VecDeque};
 use std::hash::{Hash, Hasher};
 use std::net::SocketAddr;
-use std::rc::Rc;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use slab::Slab;
 use tracing::{debug, warn};
@@ -46,7 +46,7 @@ const MAX_WAITERS: usize = 4096;
 pub struct Delivery {
     pub client: usize,
     pub serial: u64,
-    pub result: Rc<SubResult>,
+    pub result: Arc<SubResult>,
 }
 
 /// Who waits for a subrequest: a client slot and its serial.
@@ -59,7 +59,9 @@ pub struct Waiter {
 struct Pending {
     serial: u64,
     hash: u64,
-    bytes: Rc<[u8]>,
+    /// This worker registered the request in the shared in-flight table.
+    shared_owner: bool,
+    bytes: Arc<[u8]>,
     addr: SocketAddr,
     purpose: Purpose,
     is_head: bool,
@@ -77,25 +79,99 @@ struct Endpoint {
     queue: VecDeque<usize>,
 }
 
-#[derive(Default)]
+/// A subrequest in flight on some worker, which other workers may wait on.
+struct SharedInflight {
+    owner: usize,
+    bytes: Arc<[u8]>,
+    /// Waiters on other workers: (worker, waiter).
+    remote: Vec<(usize, Waiter)>,
+}
+
+/// A worker's inbox for answers to subrequests that another worker sent.
+pub struct Inbox {
+    queue: Mutex<Vec<Delivery>>,
+    waker: OnceLock<Arc<mio::Waker>>,
+}
+
+/// Subrequest state shared by all workers: in-flight requests (so that one credential is
+/// checked once at a time across the whole gateway) and the session cache. Locks are held
+/// only for map updates, never across I/O.
+pub struct SharedIdentity {
+    inflight: Mutex<HashMap<u64, SharedInflight>>,
+    inboxes: Vec<Inbox>,
+    cache: Mutex<SessionCache>,
+}
+
+impl SharedIdentity {
+    pub fn new(workers: usize) -> SharedIdentity {
+        SharedIdentity {
+            inflight: Mutex::new(HashMap::new()),
+            inboxes: (0..workers).map(|_| Inbox { queue: Mutex::new(Vec::new()), waker: OnceLock::new() }).collect(),
+            cache: Mutex::new(SessionCache::default()),
+        }
+    }
+
+    /// Tells the shared state how to wake `worker` when answers arrive for it.
+    pub fn set_waker(&self, worker: usize, waker: Arc<mio::Waker>) {
+        if let Some(inbox) = self.inboxes.get(worker) {
+            let _ = inbox.waker.set(waker);
+        }
+    }
+
+    /// Takes the answers other workers delivered to `worker`.
+    pub fn take_inbox(&self, worker: usize) -> Vec<Delivery> {
+        match self.inboxes.get(worker).map(|inbox| inbox.queue.lock()) {
+            Some(Ok(mut queue)) => std::mem::take(&mut *queue),
+            _ => Vec::new(),
+        }
+    }
+
+    fn send(&self, worker: usize, delivery: Delivery) {
+        let Some(inbox) = self.inboxes.get(worker) else { return };
+        if let Ok(mut queue) = inbox.queue.lock() {
+            queue.push(delivery);
+        }
+        if let Some(waker) = inbox.waker.get() {
+            if let Err(error) = waker.wake() {
+                warn!(worker, %error, "cannot wake a worker for a subrequest answer");
+            }
+        }
+    }
+}
+
 pub struct Subrequests {
+    worker: usize,
+    shared: Arc<SharedIdentity>,
     pending: Slab<Pending>,
     by_hash: HashMap<u64, usize>,
     endpoints: HashMap<SocketAddr, Endpoint>,
     dirty: Vec<SocketAddr>,
-    cache: SessionCache,
     /// Results that are ready without I/O (cache hits, immediate failures), delivered on the
     /// next flush so that callers never re-enter themselves.
     ready: Vec<Delivery>,
 }
 
 impl Subrequests {
+    pub fn new(worker: usize, shared: Arc<SharedIdentity>) -> Subrequests {
+        Subrequests {
+            worker,
+            shared,
+            pending: Slab::new(),
+            by_hash: HashMap::new(),
+            endpoints: HashMap::new(),
+            dirty: Vec::new(),
+            ready: Vec::new(),
+        }
+    }
+
     /// Queues `request` for `waiter`. The answer arrives later as a `Delivery`, possibly
-    /// within the same loop iteration (from the cache).
+    /// within the same loop iteration (from the cache) or from another worker that is already
+    /// sending the same request.
     pub fn submit(&mut self, io: &mut Io, request: Subrequest, waiter: Waiter) {
         let hash = hash_bytes(&request.bytes);
         if request.cache.is_some() {
-            if let Some(result) = self.cache.get(&request.bytes, io.now) {
+            let cached = self.shared.cache.lock().ok().and_then(|mut cache| cache.get(&request.bytes, io.now));
+            if let Some(result) = cached {
                 self.ready.push(Delivery { client: waiter.client, serial: waiter.serial, result });
                 return;
             }
@@ -108,17 +184,33 @@ impl Subrequests {
                 }
             }
         }
+        let bytes: Arc<[u8]> = Arc::from(request.bytes);
+        let mut shared_owner = false;
+        if let Ok(mut inflight) = self.shared.inflight.lock() {
+            match inflight.get_mut(&hash) {
+                Some(entry) if entry.owner != self.worker && *entry.bytes == *bytes && entry.remote.len() < MAX_WAITERS => {
+                    entry.remote.push((self.worker, waiter));
+                    return;
+                }
+                Some(_) => {}
+                None => {
+                    inflight.insert(hash, SharedInflight { owner: self.worker, bytes: Arc::clone(&bytes), remote: Vec::new() });
+                    shared_owner = true;
+                }
+            }
+        }
         if self.pending.len() >= MAX_PENDING {
             warn!(pending = self.pending.len(), "too many subrequests in flight; failing a new one");
-            self.ready.push(Delivery { client: waiter.client, serial: waiter.serial, result: Rc::new(Err(SubFailure::Unreachable)) });
+            self.ready.push(Delivery { client: waiter.client, serial: waiter.serial, result: Arc::new(Err(SubFailure::Unreachable)) });
             return;
         }
         let serial = io.serial();
-        let is_head = request.bytes.starts_with(b"HEAD ");
+        let is_head = bytes.starts_with(b"HEAD ");
         let index = self.pending.insert(Pending {
             serial,
             hash,
-            bytes: Rc::from(request.bytes),
+            shared_owner,
+            bytes,
             addr: request.addr,
             purpose: request.purpose,
             is_head,
@@ -139,9 +231,11 @@ impl Subrequests {
         }
     }
 
-    /// Writes everything queued this iteration and returns results that are ready.
+    /// Writes everything queued this iteration and returns results that are ready, including
+    /// answers other workers delivered.
     pub fn flush(&mut self, io: &mut Io, buffers: &mut BufferPool) -> Vec<Delivery> {
         let mut deliveries = std::mem::take(&mut self.ready);
+        deliveries.extend(self.shared.take_inbox(self.worker));
         while let Some(addr) = self.dirty.pop() {
             self.assign(io, buffers, addr, &mut deliveries);
         }
@@ -320,11 +414,25 @@ impl Subrequests {
             self.by_hash.remove(&pending.hash);
         }
         if let Some(settings) = pending.cache {
-            self.cache.insert(&pending.bytes, &result, settings, io.now);
+            if let Ok(mut cache) = self.shared.cache.lock() {
+                cache.insert(&pending.bytes, &result, settings, io.now);
+            }
         }
-        let result = Rc::new(result);
+        let result = Arc::new(result);
         for waiter in pending.waiters {
-            deliveries.push(Delivery { client: waiter.client, serial: waiter.serial, result: Rc::clone(&result) });
+            deliveries.push(Delivery { client: waiter.client, serial: waiter.serial, result: Arc::clone(&result) });
+        }
+        if pending.shared_owner {
+            let remote = match self.shared.inflight.lock() {
+                Ok(mut inflight) => match inflight.get(&pending.hash) {
+                    Some(entry) if entry.owner == self.worker => inflight.remove(&pending.hash).map(|e| e.remote).unwrap_or_default(),
+                    _ => Vec::new(),
+                },
+                Err(_) => Vec::new(),
+            };
+            for (worker, waiter) in remote {
+                self.shared.send(worker, Delivery { client: waiter.client, serial: waiter.serial, result: Arc::clone(&result) });
+            }
         }
     }
 

@@ -11,7 +11,7 @@
 //! - `Closing`: the last bytes being flushed before the socket closes.
 
 use std::net::SocketAddr;
-use std::rc::Rc;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -109,7 +109,7 @@ pub struct ClientConn {
     pub(super) draining: bool,
     /// The request being handled has body bytes that were not read.
     pub(super) unread_body: bool,
-    subresult: Option<Rc<SubResult>>,
+    subresult: Option<Arc<SubResult>>,
 }
 
 impl ClientConn {
@@ -163,7 +163,7 @@ impl ClientConn {
         }
     }
 
-    pub fn on_subresult(&mut self, result: Rc<SubResult>) {
+    pub fn on_subresult(&mut self, result: Arc<SubResult>) {
         self.subresult = Some(result);
     }
 
@@ -424,7 +424,7 @@ impl ClientConn {
         self.advance_access(access, None, ctx)
     }
 
-    fn advance_access(&mut self, mut access: Box<AccessState>, result: Option<Rc<SubResult>>, ctx: &mut Ctx<'_>) -> Flow {
+    fn advance_access(&mut self, mut access: Box<AccessState>, result: Option<Arc<SubResult>>, ctx: &mut Ctx<'_>) -> Flow {
         let config = Arc::clone(&self.config);
         let scheme = if self.stream.is_tls() { "https" } else { "http" };
         let step = {

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 
 use crate::config::Config;
+use crate::identity::SharedIdentity;
 
 /// State shared by all workers.
 pub struct Shared {
@@ -23,11 +24,18 @@ pub struct Shared {
     pub open_connections: AtomicUsize,
     /// Set once on shutdown: stop accepting, finish in-flight requests, then exit.
     pub draining: AtomicBool,
+    /// Subrequests in flight across workers, and the session cache.
+    pub identity: Arc<SharedIdentity>,
 }
 
 impl Shared {
-    pub fn new(config: Arc<Config>) -> Shared {
-        Shared { config: ArcSwap::new(config), open_connections: AtomicUsize::new(0), draining: AtomicBool::new(false) }
+    pub fn new(config: Arc<Config>, workers: usize) -> Shared {
+        Shared {
+            config: ArcSwap::new(config),
+            open_connections: AtomicUsize::new(0),
+            draining: AtomicBool::new(false),
+            identity: Arc::new(SharedIdentity::new(workers)),
+        }
     }
 
     pub fn is_draining(&self) -> bool {

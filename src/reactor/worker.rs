@@ -127,6 +127,7 @@ impl Worker {
     pub fn new(id: usize, poll: Poll, shared: Arc<Shared>, listeners: Vec<BoundListener>) -> io::Result<Worker> {
         let registry = poll.registry().try_clone()?;
         let config = shared.config.load_full();
+        let identity = Subrequests::new(id, Arc::clone(&shared.identity));
         let mut io = Io { registry, slab: Slab::with_capacity(1024), timers: Timers::default(), next_serial: 0, now: Instant::now() };
         let mut listener_slots = Vec::new();
         for bound in listeners {
@@ -144,7 +145,7 @@ impl Worker {
             shared,
             config,
             pool: UpstreamPool::default(),
-            identity: Subrequests::default(),
+            identity,
             buffers: BufferPool::default(),
             scratch: Scratch { matcher: None, url: Vec::new(), upstream_path: Vec::new(), matcher_config: 0 },
             round_robin: HashMap::new(),
