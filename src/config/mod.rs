@@ -71,7 +71,9 @@ pub struct Limits {
     pub max_requests_per_connection: u32,
     /// Open client connections across all workers; accepting pauses at the limit.
     pub max_connections: usize,
-    /// Idle upstream connections kept per target and worker. Default 32.
+    /// Idle upstream connections kept per target and worker. Default 128: a pool smaller than
+    /// the number of concurrent requests to a target closes and reopens connections all the
+    /// time, because idle connections briefly outnumber the pool after each burst.
     pub upstream_keepalive_pool_size: usize,
     /// How long an idle upstream connection stays pooled. Default 60 s.
     pub upstream_keepalive_timeout: Duration,
@@ -92,7 +94,7 @@ impl Default for Limits {
             keepalive_timeout: Duration::from_secs(60),
             max_requests_per_connection: 1000,
             max_connections: 10_000,
-            upstream_keepalive_pool_size: 32,
+            upstream_keepalive_pool_size: 128,
             upstream_keepalive_timeout: Duration::from_secs(60),
             upstream_keepalive_requests: 1000,
         }

@@ -13,7 +13,7 @@ use mio::{Interest, Token};
 use crate::access::pipeline::Purpose;
 use crate::access::session::{SubFailure, SubResponse};
 use crate::http::{ChunkedDecoder, ChunkedLimits, Method, ResponseBody, ResponseHead, ResponseLimits};
-use crate::proxy::socket::Stream;
+use crate::proxy::socket::{Readiness, Stream};
 use crate::reactor::buffers::BufferPool;
 use crate::reactor::timer::Timers;
 use crate::reactor::worker::{Io, Slot};
@@ -118,8 +118,8 @@ impl SubConn {
         self.failed.is_none() && !self.closing
     }
 
-    pub fn stream_event(&mut self, readable: bool, writable: bool) {
-        self.stream.on_event(readable, writable);
+    pub fn stream_event(&mut self, readiness: Readiness) {
+        self.stream.on_event(readiness);
     }
 
     /// Appends a request to the write buffer; it is sent by the next `run`.

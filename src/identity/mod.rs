@@ -26,6 +26,7 @@ use tracing::{debug, warn};
 use crate::access::pipeline::{Purpose, Subrequest};
 use crate::access::rules::SessionCacheSettings;
 use crate::access::session::{SubFailure, SubResult};
+use crate::proxy::socket::Readiness;
 use crate::reactor::buffers::BufferPool;
 use crate::reactor::timer::{TimerKey, TimerKind};
 use crate::reactor::worker::{Io, Slot};
@@ -292,10 +293,10 @@ impl Subrequests {
     }
 
     /// Handles readiness of a subrequest connection.
-    pub fn on_event(&mut self, io: &mut Io, buffers: &mut BufferPool, slot: usize, readable: bool, writable: bool) -> Vec<Delivery> {
+    pub fn on_event(&mut self, io: &mut Io, buffers: &mut BufferPool, slot: usize, readiness: Readiness) -> Vec<Delivery> {
         let mut deliveries = Vec::new();
         if let Some(Slot::Subrequest(conn)) = io.slab.get_mut(slot) {
-            conn.stream_event(readable, writable);
+            conn.stream_event(readiness);
         }
         self.drive(io, buffers, slot, &mut deliveries);
         let dirty = std::mem::take(&mut self.dirty);

@@ -21,7 +21,7 @@ use tracing::{debug, warn};
 use super::exchange::Exchange;
 use super::local;
 use super::router::{RouteMatch, RouteRequest};
-use super::socket::Stream;
+use super::socket::{Readiness, Stream};
 use super::upstream::UpstreamPool;
 use crate::access::errors::{AccessError, ErrorKind, ErrorRequest, ErrorResponse};
 use crate::access::matcher::MatchOutcome;
@@ -41,6 +41,17 @@ const LINGER: Duration = Duration::from_secs(5);
 
 /// Safety net for a request waiting on subrequests, which carry their own deadlines.
 const ACCESS_DEADLINE: Duration = Duration::from_secs(120);
+
+/// Bytes discarded while lingering before the connection is closed anyway.
+const MAX_LINGER_BYTES: usize = 1024 * 1024;
+
+/// Queued response bytes above which no further pipelined request is started, so a client
+/// that sends requests without reading responses cannot grow the write buffer.
+const WRITE_HIGH_WATER: usize = 64 * 1024;
+
+/// An incomplete head is parsed again only when its end may have arrived or at least this
+/// many bytes came since the last attempt, so a head sent in tiny pieces costs linear time.
+const HEAD_REPARSE_BYTES: usize = 1024;
 
 /// What the worker does with the connection after `drive`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -109,6 +120,12 @@ pub struct ClientConn {
     pub(super) draining: bool,
     /// The request being handled has body bytes that were not read.
     pub(super) unread_body: bool,
+    /// How far the read buffer was searched for the end of an incomplete head.
+    head_scanned: usize,
+    /// Read-buffer length at the last parse attempt that needed more bytes.
+    head_parsed_len: usize,
+    /// Bytes discarded while lingering.
+    lingered_bytes: usize,
     subresult: Option<Arc<SubResult>>,
 }
 
@@ -149,6 +166,9 @@ impl ClientConn {
             timed_out: false,
             draining: false,
             unread_body: false,
+            head_scanned: 0,
+            head_parsed_len: 0,
+            lingered_bytes: 0,
             subresult: None,
         })
     }
@@ -157,9 +177,9 @@ impl ClientConn {
         self.arm_timer(timers);
     }
 
-    pub fn on_upstream_event(&mut self, readable: bool, writable: bool) {
+    pub fn on_upstream_event(&mut self, readiness: Readiness) {
         if let State::Proxy(exchange) = &mut self.state {
-            exchange.on_upstream_event(readable, writable);
+            exchange.on_upstream_event(readiness);
         }
     }
 
@@ -257,6 +277,14 @@ impl ClientConn {
         if self.write_client(now).is_err() {
             return Flow::Close;
         }
+        if self.wbuf.len() >= WRITE_HIGH_WATER {
+            // The client is not reading its responses: take no new request until it does.
+            if self.timed_out && now >= self.last_write + self.config.limits.send_timeout {
+                return Flow::Close;
+            }
+            self.state = State::Head { started };
+            return Flow::Wait;
+        }
         let read = match self.read_client(ctx.buffers) {
             Ok(read) => read,
             Err(()) => return Flow::Close,
@@ -276,9 +304,16 @@ impl ClientConn {
             self.state = State::Head { started };
             return Flow::Wait;
         }
-        match self.head.parse(&self.rbuf, &self.config.limits.request) {
+        let parse_result = if self.head_worth_parsing() {
+            self.head.parse(&self.rbuf, &self.config.limits.request)
+        } else {
+            Ok(None)
+        };
+        match parse_result {
             Ok(Some(length)) => {
                 self.rbuf.advance(length);
+                self.head_scanned = 0;
+                self.head_parsed_len = 0;
                 self.since = now;
                 self.start_request(ctx)
             }
@@ -297,12 +332,39 @@ impl ClientConn {
                 if read > 0 { Flow::Again } else { Flow::Wait }
             }
             Err(error) => {
+                self.head_scanned = 0;
+                self.head_parsed_len = 0;
                 debug!(peer = %self.peer, %error, "invalid request head");
                 self.unread_body = true;
                 self.respond(local::error_response(error.status(), &error.to_string()), true, false);
                 Flow::Again
             }
         }
+    }
+
+    /// True when parsing the buffered head could give a different answer than last time: its
+    /// end (an empty line) may have arrived, enough bytes came to cross a limit, or it is new.
+    fn head_worth_parsing(&mut self) -> bool {
+        let length = self.rbuf.len();
+        if length <= self.head_parsed_len && self.head_parsed_len != 0 {
+            return false;
+        }
+        let from = self.head_scanned.saturating_sub(3).min(length);
+        let tail = &self.rbuf[from..];
+        let end_seen = tail.windows(2).any(|pair| pair == b"\n\n") || tail.windows(3).any(|triple| triple == b"\n\r\n");
+        self.head_scanned = length;
+        let limits = &self.config.limits.request;
+        let crossed = |limit: usize| self.head_parsed_len < limit && length >= limit;
+        let worth = self.head_parsed_len == 0
+            || end_seen
+            || length - self.head_parsed_len >= HEAD_REPARSE_BYTES
+            || crossed(limits.max_request_line_bytes)
+            || crossed(limits.max_header_line_bytes)
+            || crossed(limits.max_head_bytes);
+        if worth {
+            self.head_parsed_len = length;
+        }
+        worth
     }
 
     /// Routes a freshly parsed request and starts its access check.
@@ -630,8 +692,11 @@ impl ClientConn {
             self.rbuf.clear();
             match self.read_client(ctx.buffers) {
                 Ok(0) => break,
-                Ok(_) => continue,
+                Ok(read) => self.lingered_bytes += read,
                 Err(()) => return Flow::Close,
+            }
+            if self.lingered_bytes > MAX_LINGER_BYTES {
+                return Flow::Close;
             }
         }
         self.rbuf.clear();

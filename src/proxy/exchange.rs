@@ -18,6 +18,7 @@ use super::client::{ClientConn, Flow, State};
 use super::forward::{self, ForwardRequest, OutFraming};
 use super::local;
 use super::router::{upstream_path, RouteMatch};
+use super::socket::Readiness;
 use super::upstream::UpstreamConn;
 use crate::access::errors::ErrorResponse;
 use crate::access::pipeline::Grant;
@@ -174,9 +175,9 @@ impl Exchange {
         }))
     }
 
-    pub(super) fn on_upstream_event(&mut self, readable: bool, writable: bool) {
+    pub(super) fn on_upstream_event(&mut self, readiness: Readiness) {
         if let Some(upstream) = &mut self.upstream {
-            upstream.stream.on_event(readable, writable);
+            upstream.stream.on_event(readiness);
         }
     }
 
@@ -307,6 +308,14 @@ impl ClientConn {
                 }
             }
             if !progress {
+                if let Some(up) = &exchange.upstream {
+                    tracing::trace!(
+                        phase = match exchange.response { ResponsePhase::Head => "head", ResponsePhase::Body { .. } => "body", ResponsePhase::Done => "done" },
+                        up_connected = up.connected, up_readable = up.stream.readable, up_writable = up.stream.writable, up_closed = up.stream.read_closed,
+                        up_rbuf = up.rbuf.len(), up_wbuf = up.wbuf.len(), client_wbuf = self.wbuf.len(), client_writable = self.stream.writable,
+                        "exchange waits"
+                    );
+                }
                 self.set_state(State::Proxy(exchange));
                 return Flow::Wait;
             }

@@ -16,8 +16,21 @@ use mio::net::TcpStream;
 /// TLS plaintext is read in pieces of at most this many bytes.
 const TLS_READ_CHUNK: usize = 16 * 1024;
 
+/// What one readiness event said about a socket.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Readiness {
+    pub readable: bool,
+    pub writable: bool,
+    /// The peer closed its sending side (EPOLLRDHUP) or the socket failed. A short read
+    /// does not prove the socket is drained then: the end of stream is still to be read,
+    /// and no further edge will announce it.
+    pub read_closed: bool,
+}
+
 pub struct Stream {
     io: Io,
+    /// The peer's FIN has arrived; read until a read returns 0.
+    peer_closed: bool,
     /// The last event said data may be readable and no read has drained it since.
     pub readable: bool,
     /// The socket can take more bytes without blocking.
@@ -40,12 +53,13 @@ struct TlsIo {
 
 impl Stream {
     pub fn plain(tcp: TcpStream) -> Stream {
-        Stream { io: Io::Plain(tcp), readable: false, writable: false, read_closed: false }
+        Stream { io: Io::Plain(tcp), peer_closed: false, readable: false, writable: false, read_closed: false }
     }
 
     pub fn tls(tcp: TcpStream, session: rustls::ServerConnection) -> Stream {
         Stream {
             io: Io::Tls(Box::new(TlsIo { tcp, session, tcp_readable: false })),
+            peer_closed: false,
             readable: false,
             writable: false,
             read_closed: false,
@@ -71,7 +85,10 @@ impl Stream {
     }
 
     /// Records a readiness event.
-    pub fn on_event(&mut self, readable: bool, writable: bool) {
+    pub fn on_event(&mut self, readiness: Readiness) {
+        let Readiness { readable, writable, read_closed } = readiness;
+        let readable = readable || read_closed;
+        self.peer_closed |= read_closed;
         match &mut self.io {
             Io::Plain(_) => {
                 self.readable |= readable;
@@ -102,7 +119,8 @@ impl Stream {
                         self.readable = false;
                         self.read_closed = true;
                     }
-                    Some(n) if n < room => self.readable = false,
+                    // A short read drained the socket, unless the FIN is still to be read.
+                    Some(n) if n < room && !self.peer_closed => self.readable = false,
                     Some(_) => {}
                 }
                 Ok(n.unwrap_or(0))

@@ -20,6 +20,7 @@ use crate::access::matcher::MatchScratch;
 use crate::config::Config;
 use crate::identity::{SubConn, Subrequests};
 use crate::proxy::client::{ClientConn, Next};
+use crate::proxy::socket::Readiness;
 use crate::proxy::upstream::{UpstreamConn, UpstreamPool};
 
 /// Token of the waker that the main thread uses to signal reloads and shutdown.
@@ -182,7 +183,12 @@ impl Worker {
                 if token == WAKER_TOKEN {
                     continue;
                 }
-                self.dispatch(token.0, event.is_readable() || event.is_read_closed() || event.is_error(), event.is_writable() || event.is_error());
+                let readiness = Readiness {
+                    readable: event.is_readable(),
+                    writable: event.is_writable() || event.is_error(),
+                    read_closed: event.is_read_closed() || event.is_error(),
+                };
+                self.dispatch(token.0, readiness);
             }
             self.fire_timers();
             self.flush_subrequests();
@@ -207,35 +213,35 @@ impl Worker {
         }
     }
 
-    fn dispatch(&mut self, slot: usize, readable: bool, writable: bool) {
+    fn dispatch(&mut self, slot: usize, readiness: Readiness) {
         match self.io.slab.get_mut(slot) {
             Some(Slot::Listener(_)) => self.accept(slot),
             Some(Slot::Client(client)) => {
-                client.stream.on_event(readable, writable);
+                client.stream.on_event(readiness);
                 self.drive_client(slot);
             }
             Some(Slot::Upstream { client }) => {
                 let client = *client;
                 if let Some(Slot::Client(conn)) = self.io.slab.get_mut(client) {
-                    conn.on_upstream_event(readable, writable);
+                    conn.on_upstream_event(readiness);
                 }
                 self.drive_client(client);
             }
             Some(Slot::Pooled(conn)) => {
                 // An idle pooled connection has nothing to say: data or EOF means it is done.
-                if readable {
+                if readiness.readable || readiness.read_closed {
                     let addr = conn.addr;
                     debug!(worker = self.id, upstream = %addr, "pooled upstream connection closed or sent unexpected data");
                     self.pool.remove(slot, addr);
                     if let Slot::Pooled(mut conn) = self.io.slab.remove(slot) {
                         let _ = self.io.registry.deregister(conn.stream.tcp_mut());
                     }
-                } else if writable {
-                    conn.stream.on_event(false, true);
+                } else if readiness.writable {
+                    conn.stream.on_event(Readiness { writable: true, ..Readiness::default() });
                 }
             }
             Some(Slot::Subrequest(_)) => {
-                let deliveries = self.identity.on_event(&mut self.io, &mut self.buffers, slot, readable, writable);
+                let deliveries = self.identity.on_event(&mut self.io, &mut self.buffers, slot, readiness);
                 self.deliver(deliveries);
             }
             Some(Slot::Taken) | None => {}
