@@ -545,3 +545,17 @@ fn pipelined_requests_keep_their_own_identity() {
     assert_eq!(requests[1].target, "/c");
     assert_eq!(requests[1].header("X-User"), Some("2c7f9a3e-8d41-4b6e-9f05-a1e3c7b5d820"));
 }
+
+#[test]
+fn unreachable_key_set_fails_closed() {
+    let closed = free_port();
+    let setup = start(&format!(
+        "[authenticators.jwt]\njwks_urls = [\"http://127.0.0.1:{closed}/jwks.json\"]\n\n{}",
+        rule("r", "http://{proxy}/<**>", r#"[{ handler = "jwt" }]"#, r#"{ handler = "allow" }"#, USER_HEADER)
+    ));
+    let token = token_for("rsa-private.json", serde_json::json!({ "sub": "user-7", "exp": now() + 60 }));
+    let response = setup.get("/orders", &format!("Authorization: Bearer {token}\r\n"));
+    assert_eq!(response.status, 401);
+    assert_eq!(setup.app.request_count(), 0);
+    assert!(setup.gateway.stderr().contains("cannot fetch the key set yet"));
+}
