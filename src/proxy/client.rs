@@ -126,6 +126,8 @@ pub struct ClientConn {
     head_parsed_len: usize,
     /// Bytes discarded while lingering.
     lingered_bytes: usize,
+    /// `head` holds storage lent by the worker's pool (given back while idle).
+    head_lent: bool,
     subresult: Option<Arc<SubResult>>,
 }
 
@@ -169,6 +171,7 @@ impl ClientConn {
             head_scanned: 0,
             head_parsed_len: 0,
             lingered_bytes: 0,
+            head_lent: false,
             subresult: None,
         })
     }
@@ -234,6 +237,10 @@ impl ClientConn {
         self.wbuf.clear();
         buffers.give(&mut self.rbuf);
         buffers.give(&mut self.wbuf);
+        if self.head_lent {
+            buffers.give_request_head(std::mem::take(&mut self.head));
+        }
+        buffers.give_response_head(std::mem::take(&mut self.response_head));
     }
 
     pub(super) fn read_limit(&self) -> usize {
@@ -294,6 +301,10 @@ impl ClientConn {
             other => other,
         };
         if self.rbuf.is_empty() {
+            if self.head_lent {
+                ctx.buffers.give_request_head(std::mem::take(&mut self.head));
+                self.head_lent = false;
+            }
             if self.stream.read_closed {
                 return Flow::Close;
             }
@@ -305,6 +316,10 @@ impl ClientConn {
             return Flow::Wait;
         }
         let parse_result = if self.head_worth_parsing() {
+            if !self.head_lent {
+                self.head = ctx.buffers.take_request_head();
+                self.head_lent = true;
+            }
             self.head.parse(&self.rbuf, &self.config.limits.request)
         } else {
             Ok(None)
@@ -835,4 +850,5 @@ impl ClientConn {
         Flow::Again
     }
 }
+
 

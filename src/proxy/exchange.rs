@@ -152,6 +152,8 @@ impl Exchange {
             client.wbuf.put_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
         }
         client.unread_body = !matches!(request_body, RequestBodyState::Done);
+        let previous = std::mem::replace(&mut client.response_head, ctx.buffers.take_response_head());
+        ctx.buffers.give_response_head(previous);
 
         Ok(Box::new(Exchange {
             service: route.service,
@@ -530,6 +532,7 @@ impl ClientConn {
                 upstream.close(ctx.io, ctx.buffers);
             }
         }
+        ctx.buffers.give_response_head(std::mem::take(&mut self.response_head));
         if exchange.close_client || !request_done {
             self.set_state(State::Closing { linger_until: None });
             return Flow::Again;

@@ -4,6 +4,8 @@
 
 use bytes::BytesMut;
 
+use crate::http::{RequestHead, ResponseHead};
+
 /// Capacity of a pooled buffer. A whole request head must fit in a read buffer, so a
 /// connection may grow its buffer up to the head limit; such grown buffers are not pooled.
 pub const BUFFER_BYTES: usize = 16 * 1024;
@@ -14,6 +16,10 @@ const MAX_POOLED: usize = 1024;
 #[derive(Default)]
 pub struct BufferPool {
     free: Vec<BytesMut>,
+    /// Parsed-head storage, lent to connections while they handle a request, so that idle
+    /// keep-alive connections hold none and busy ones do not allocate.
+    request_heads: Vec<RequestHead>,
+    response_heads: Vec<ResponseHead>,
 }
 
 impl BufferPool {
@@ -35,6 +41,26 @@ impl BufferPool {
         // rewinds it to the start of its allocation without allocating.
         buffer.reserve(BUFFER_BYTES);
         self.free.push(buffer);
+    }
+
+    pub fn take_request_head(&mut self) -> RequestHead {
+        self.request_heads.pop().unwrap_or_default()
+    }
+
+    pub fn give_request_head(&mut self, head: RequestHead) {
+        if self.request_heads.len() < MAX_POOLED {
+            self.request_heads.push(head);
+        }
+    }
+
+    pub fn take_response_head(&mut self) -> ResponseHead {
+        self.response_heads.pop().unwrap_or_default()
+    }
+
+    pub fn give_response_head(&mut self, head: ResponseHead) {
+        if self.response_heads.len() < MAX_POOLED {
+            self.response_heads.push(head);
+        }
     }
 
     /// Makes sure `buffer` has storage, taking a pooled one if it has none.
