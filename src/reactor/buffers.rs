@@ -10,8 +10,10 @@ use crate::http::{RequestHead, ResponseHead};
 /// connection may grow its buffer up to the head limit; such grown buffers are not pooled.
 pub const BUFFER_BYTES: usize = 16 * 1024;
 
-/// Buffers kept for reuse per worker; beyond this, returned buffers are freed.
-const MAX_POOLED: usize = 1024;
+/// Buffers (and heads) kept for reuse per worker; beyond this, returned ones are freed. A
+/// busy worker cycles through a few dozen at a time; keeping more only holds memory
+/// after a burst of connections.
+const MAX_POOLED: usize = 64;
 
 #[derive(Default)]
 pub struct BufferPool {

@@ -113,6 +113,8 @@ pub struct Worker {
     listener_slots: Vec<usize>,
     accept_paused: bool,
     clients: usize,
+    /// Connections opened or closed since memory was last handed back to the system.
+    churn_since_trim: usize,
 }
 
 impl Worker {
@@ -153,6 +155,7 @@ impl Worker {
             listener_slots,
             accept_paused: false,
             clients: 0,
+            churn_since_trim: 0,
         };
         Ok(worker)
     }
@@ -177,6 +180,9 @@ impl Worker {
             }
             self.io.now = Instant::now();
             self.refresh_config();
+            if events.is_empty() && self.churn_since_trim > 0 {
+                self.trim_memory();
+            }
 
             for event in events.iter() {
                 let token = event.token();
@@ -202,6 +208,18 @@ impl Worker {
             }
         }
         info!(worker = self.id, "worker stopped");
+    }
+
+    /// Returns freed heap memory to the system while the worker is idle. After a burst of
+    /// connections, glibc keeps the freed buffers of those connections resident; without this
+    /// the process stays as large as its busiest moment.
+    fn trim_memory(&mut self) {
+        self.churn_since_trim = 0;
+        // SAFETY: malloc_trim only walks and releases glibc's free lists; it has no
+        // preconditions and touches no memory the program owns.
+        unsafe {
+            libc::malloc_trim(0);
+        }
     }
 
     fn refresh_config(&mut self) {
@@ -283,6 +301,7 @@ impl Worker {
                 client.close(&mut self.io, &mut self.pool, &mut self.buffers);
                 self.io.slab.remove(slot);
                 self.clients = self.clients.saturating_sub(1);
+                self.churn_since_trim += 1;
                 self.shared.open_connections.fetch_sub(1, Ordering::AcqRel);
                 if self.accept_paused {
                     self.resume_accept();
@@ -325,6 +344,7 @@ impl Worker {
             let _ = tcp.set_nodelay(true);
             self.shared.open_connections.fetch_add(1, Ordering::AcqRel);
             self.clients += 1;
+            self.churn_since_trim += 1;
             let serial = self.io.serial();
             let entry = self.io.slab.vacant_entry();
             let client_slot = entry.key();
