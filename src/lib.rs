@@ -7,11 +7,14 @@
 //! The request path: `reactor` accepts and polls; `http` parses and validates heads and
 //! bodies; `proxy::router` picks the route; `access` picks the rule and runs the pipeline,
 //! whose subrequests `identity` sends; `proxy::exchange` forwards to the upstream.
+//! Off the request path, `config` loads the configuration file and `import` writes one from
+//! an Ory Oathkeeper setup.
 
 pub mod access;
 pub mod config;
 pub mod http;
 pub mod identity;
+pub mod import;
 pub mod proxy;
 pub mod reactor;
 pub mod server;

@@ -1,7 +1,7 @@
 //! The `portcullis` command: run the gateway, check a configuration file, or convert an
 //! Oathkeeper setup.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -12,7 +12,7 @@ use tracing_subscriber::EnvFilter;
 #[command(name = "portcullis", version, about = "Identity-aware API gateway: Kong routes and Oathkeeper access rules in one process")]
 struct Cli {
     /// Configuration file (TOML).
-    #[arg(long, short, global = true, default_value = "config/gateway.toml")]
+    #[arg(long, short, default_value = "config/gateway.toml")]
     config: PathBuf,
 
     /// Log level or filter (error, warn, info, debug, trace, or a tracing filter such as
@@ -27,7 +27,42 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Validate the configuration file and exit: 0 when valid, 1 with every problem listed.
-    Check,
+    Check {
+        /// Configuration file (TOML); overrides the --config given before `check`.
+        #[arg(long, short, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+    /// Convert another gateway's configuration into a portcullis configuration file.
+    Import {
+        #[command(subcommand)]
+        source: ImportSource,
+    },
+}
+
+#[derive(Subcommand)]
+enum ImportSource {
+    /// Convert an Ory Oathkeeper configuration and its access rules.
+    ///
+    /// Prints the TOML on stdout and one warning line on stderr for each thing not converted
+    /// exactly. Exits 0, or 1 when an input file cannot be read or parsed.
+    Oathkeeper(OathkeeperArgs),
+}
+
+#[derive(clap::Args)]
+struct OathkeeperArgs {
+    /// Oathkeeper's configuration file (oathkeeper.yml), YAML or JSON.
+    #[arg(long, value_name = "FILE")]
+    config: PathBuf,
+
+    /// Access-rule file, a YAML or JSON list of rules; repeat for several files. Without it,
+    /// the file:// and inline:// URLs in the configuration's access_rules.repositories are read
+    /// (a relative file:// path from the configuration file's directory).
+    #[arg(long = "rules", value_name = "FILE")]
+    rules: Vec<PathBuf>,
+
+    /// Write the configuration to FILE instead of stdout.
+    #[arg(long, short, value_name = "FILE")]
+    output: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -44,20 +79,24 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt().with_writer(std::io::stderr).with_ansi(ansi).with_env_filter(filter).init();
 
     match cli.command {
-        Some(Command::Check) => match portcullis::config::load(&cli.config) {
-            Ok(loaded) => {
-                for warning in &loaded.warnings {
-                    eprintln!("warning: {warning}");
+        Some(Command::Check { config }) => {
+            let config = config.unwrap_or(cli.config);
+            match portcullis::config::load(&config) {
+                Ok(loaded) => {
+                    for warning in &loaded.warnings {
+                        eprintln!("warning: {warning}");
+                    }
+                    println!("{}: configuration is valid", config.display());
+                    ExitCode::SUCCESS
                 }
-                println!("{}: configuration is valid", cli.config.display());
-                ExitCode::SUCCESS
+                Err(errors) => {
+                    eprintln!("{errors}");
+                    eprintln!("{}: {} problem(s) found", config.display(), errors.0.len());
+                    ExitCode::FAILURE
+                }
             }
-            Err(errors) => {
-                eprintln!("{errors}");
-                eprintln!("{}: {} problem(s) found", cli.config.display(), errors.0.len());
-                ExitCode::FAILURE
-            }
-        },
+        }
+        Some(Command::Import { source: ImportSource::Oathkeeper(args) }) => import_oathkeeper(&args),
         None => match portcullis::server::run(&cli.config) {
             Ok(()) => ExitCode::SUCCESS,
             Err(message) => {
@@ -65,5 +104,33 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+    }
+}
+
+fn import_oathkeeper(args: &OathkeeperArgs) -> ExitCode {
+    let options = portcullis::import::Options { config: args.config.clone(), rules: args.rules.clone() };
+    let conversion = match portcullis::import::oathkeeper(&options) {
+        Ok(conversion) => conversion,
+        Err(error) => {
+            eprintln!("portcullis import oathkeeper: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    for note in &conversion.notes {
+        eprintln!("warning: {note}");
+    }
+    let written = match &args.output {
+        Some(path) => std::fs::write(path, &conversion.toml).map_err(|error| format!("cannot write {}: {error}", path.display())),
+        None => std::io::stdout()
+            .write_all(conversion.toml.as_bytes())
+            .and_then(|()| std::io::stdout().flush())
+            .map_err(|error| format!("cannot write to stdout: {error}")),
+    };
+    match written {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("portcullis import oathkeeper: {message}");
+            ExitCode::FAILURE
+        }
     }
 }
