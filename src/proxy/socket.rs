@@ -3,9 +3,10 @@
 //!
 //! Sockets are registered once for both directions in edge-triggered mode. An event only
 //! sets `readable`/`writable`; the flags are cleared when an operation shows the socket is
-//! drained (a short read, `WouldBlock`) or full (`WouldBlock` on write). A short read on a
-//! stream socket means the receive queue was emptied, so no second read is made just to see
-//! `WouldBlock`: the next edge arrives with new data.
+//! drained (`WouldBlock` or end of stream on read) or full (a short write or `WouldBlock`).
+//! A short read does not clear `readable`: when the peer's last data and its FIN arrive
+//! before one event, the read that empties the queue is short, and no later edge reports
+//! the end of stream, so reading goes on until `WouldBlock` or 0.
 
 use std::io::{self, Read, Write};
 use std::os::fd::AsRawFd;
@@ -102,7 +103,6 @@ impl Stream {
                         self.readable = false;
                         self.read_closed = true;
                     }
-                    Some(n) if n < room => self.readable = false,
                     Some(_) => {}
                 }
                 Ok(n.unwrap_or(0))
