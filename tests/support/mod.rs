@@ -15,6 +15,7 @@ pub mod process;
 pub mod request;
 pub mod server;
 pub mod stub;
+pub mod table;
 pub mod upstream;
 
 /// Credential lookup and whoami bodies, shared with `portcullis-stub kratos` so that both
