@@ -48,12 +48,18 @@ impl TableGateway {
     /// Starts the gateway with the table rule set; `limits` is the body of its `[limits]`
     /// section and `extra` is appended to the configuration.
     pub fn start(limits: &str, extra: &str) -> TableGateway {
+        TableGateway::start_with_rules(limits, TABLE_RULES, extra)
+    }
+
+    /// Starts the gateway with `rules` (TOML `[[rules]]` tables) in place of the table
+    /// rule set.
+    pub fn start_with_rules(limits: &str, rules: &str, extra: &str) -> TableGateway {
         let kratos = Kratos::start();
         kratos.add_session("valid-session", IDENTITY);
         let upstream = Upstream::start("echo");
         upstream.set_reply(Reply::Echo);
         let proxy: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-        let config = table_config(proxy, &kratos, &upstream, limits, extra);
+        let config = table_config(proxy, &kratos, &upstream, limits, &format!("{rules}\n{extra}"));
         let gateway = Gateway::start(&config);
         TableGateway { gateway, kratos, upstream }
     }
@@ -64,10 +70,25 @@ impl TableGateway {
     }
 }
 
-/// Returns the table configuration.
+/// The table rule set: `/public/<anything>` is anonymous, every other path needs a session.
+pub const TABLE_RULES: &str = r#"
+[[rules]]
+id = "public"
+match = { url = "http://<[^/]+>/public/<.*>", methods = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] }
+authenticators = [{ handler = "anonymous" }]
+authorizer = { handler = "allow" }
+mutators = [{ handler = "header", config = { headers = { "X-User" = "{{ print .Subject }}" } } }]
+
+[[rules]]
+id = "protected"
+match = { url = "http://<[^/]+>/<(?!public/).*>", methods = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] }
+authenticators = [{ handler = "cookie_session" }]
+authorizer = { handler = "allow" }
+mutators = [{ handler = "header", config = { headers = { "X-User" = "{{ print .Subject }}" } } }]
+"#;
+
+/// Returns the table configuration without rules; `extra` is appended and carries them.
 pub fn table_config(proxy: SocketAddr, kratos: &Kratos, upstream: &Upstream, limits: &str, extra: &str) -> String {
-    let methods = r#"["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]"#;
-    let mutators = r#"[{ handler = "header", config = { headers = { "X-User" = "{{ print .Subject }}" } } }]"#;
     format!(
         r#"
 [proxy]
@@ -115,19 +136,6 @@ paths = ["/public/small"]
 strip_path = false
 max_body_bytes = 16
 
-[[rules]]
-id = "public"
-match = {{ url = "http://<[^/]+>/public/<.*>", methods = {methods} }}
-authenticators = [{{ handler = "anonymous" }}]
-authorizer = {{ handler = "allow" }}
-mutators = {mutators}
-
-[[rules]]
-id = "protected"
-match = {{ url = "http://<[^/]+>/<(?!public/).*>", methods = {methods} }}
-authenticators = [{{ handler = "cookie_session" }}]
-authorizer = {{ handler = "allow" }}
-mutators = {mutators}
 {extra}
 "#,
         whoami = kratos.whoami_url(),
