@@ -45,21 +45,21 @@ pub struct TableGateway {
 }
 
 impl TableGateway {
-    /// Starts the gateway with the table rule set; `limits` is the body of its `[limits]`
-    /// section and `extra` is appended to the configuration.
-    pub fn start(limits: &str, extra: &str) -> TableGateway {
-        TableGateway::start_with_rules(limits, TABLE_RULES, extra)
+    /// Starts the gateway with the table rule set. `limits` is the body of its `[limits]`
+    /// section, and `top` holds top-level keys such as `workers`.
+    pub fn start(limits: &str, top: &str) -> TableGateway {
+        TableGateway::start_with_rules(limits, TABLE_RULES, top)
     }
 
     /// Starts the gateway with `rules` (TOML `[[rules]]` tables) in place of the table
     /// rule set.
-    pub fn start_with_rules(limits: &str, rules: &str, extra: &str) -> TableGateway {
+    pub fn start_with_rules(limits: &str, rules: &str, top: &str) -> TableGateway {
         let kratos = Kratos::start();
         kratos.add_session("valid-session", IDENTITY);
         let upstream = Upstream::start("echo");
         upstream.set_reply(Reply::Echo);
         let proxy: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-        let config = table_config(proxy, &kratos, &upstream, limits, &format!("{rules}\n{extra}"));
+        let config = table_config(proxy, &kratos, &upstream, top, limits, rules);
         let gateway = Gateway::start(&config);
         TableGateway { gateway, kratos, upstream }
     }
@@ -87,10 +87,13 @@ authorizer = { handler = "allow" }
 mutators = [{ handler = "header", config = { headers = { "X-User" = "{{ print .Subject }}" } } }]
 "#;
 
-/// Returns the table configuration without rules; `extra` is appended and carries them.
-pub fn table_config(proxy: SocketAddr, kratos: &Kratos, upstream: &Upstream, limits: &str, extra: &str) -> String {
+/// Returns the table configuration: `top` holds top-level keys, `limits` the body of
+/// `[limits]`, and `rules` the `[[rules]]` tables.
+pub fn table_config(proxy: SocketAddr, kratos: &Kratos, upstream: &Upstream, top: &str, limits: &str, rules: &str) -> String {
     format!(
         r#"
+{top}
+
 [proxy]
 listen = ["{proxy}"]
 
@@ -136,7 +139,7 @@ paths = ["/public/small"]
 strip_path = false
 max_body_bytes = 16
 
-{extra}
+{rules}
 "#,
         whoami = kratos.whoami_url(),
         upstream_url = upstream.url(),
