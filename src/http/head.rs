@@ -277,7 +277,10 @@ pub(crate) fn scan_fields(
                     return Err(ScanError::HeadTooLarge);
                 }
                 if end == pos {
-                    return Ok(Some(ScannedFields { head_end: next, count }));
+                    return Ok(Some(ScannedFields {
+                        head_end: next,
+                        count,
+                    }));
                 }
                 if count >= limits.max_headers {
                     return Err(ScanError::TooManyHeaders);
@@ -321,10 +324,56 @@ pub(crate) fn span_within(head: &[u8], base: usize, part: &[u8]) -> Option<Span>
     Span::from_range(base + offset, base + end)
 }
 
+/// How `httparse` finished on a complete head.
+pub(crate) enum Tokenized {
+    /// It read exactly the head.
+    Complete,
+    /// The head has more fields than the header array holds.
+    TooManyHeaders,
+    /// It rejected the head or ended somewhere else.
+    Failed(TokenizerError),
+}
+
+/// Classifies the result of `httparse` on a complete head of `head_len` bytes.
+pub(crate) fn tokenized(result: httparse::Result<usize>, head_len: usize) -> Tokenized {
+    match result {
+        Ok(httparse::Status::Complete(length)) if length == head_len => Tokenized::Complete,
+        Ok(_) => Tokenized::Failed(TokenizerMismatch::Length.into()),
+        Err(httparse::Error::TooManyHeaders) => Tokenized::TooManyHeaders,
+        Err(error) => Tokenized::Failed(error.into()),
+    }
+}
+
+/// Maps the minor version `httparse` reports (it accepts only HTTP/1.x) to a [`Version`].
+pub(crate) fn httparse_version(minor: Option<u8>) -> Option<Version> {
+    match minor {
+        Some(0) => Some(Version::Http10),
+        Some(1) => Some(Version::Http11),
+        _ => None,
+    }
+}
+
+/// Stores the fields `httparse` found, after checking that it found as many as the line
+/// scanner counted.
+pub(crate) fn store_fields(
+    head: &[u8],
+    base: usize,
+    headers: &[httparse::Header<'_>],
+    scanned_fields: usize,
+    fields: &mut Vec<Field>,
+) -> Result<(), TokenizerError> {
+    if headers.len() != scanned_fields
+        || fields_from_httparse(head, base, headers, fields).is_none()
+    {
+        return Err(TokenizerMismatch::Fields.into());
+    }
+    Ok(())
+}
+
 /// Copies the header fields that `httparse` found in `head` (which starts at offset `base`
 /// of the head storage) into `fields` as spans. The value keeps `httparse`'s bounds with any
 /// leading and trailing OWS removed. Returns `None` when a slice lies outside `head`.
-pub(crate) fn fields_from_httparse(
+fn fields_from_httparse(
     head: &[u8],
     base: usize,
     headers: &[httparse::Header<'_>],

@@ -32,9 +32,9 @@ use core::net::Ipv6Addr;
 use thiserror::Error;
 
 use super::head::{
-    declared_framing, empty_headers, fields_from_httparse, scan_fields, scan_start_line,
-    span_within, DeclaredFraming, Field, Fields, FramingError, HeadLimits, ScanError,
-    SyntaxError, TokenizerError, TokenizerMismatch, MAX_HEADERS_CAP,
+    declared_framing, empty_headers, httparse_version, scan_fields, scan_start_line, span_within,
+    store_fields, tokenized, DeclaredFraming, Field, Fields, FramingError, HeadLimits, ScanError,
+    SyntaxError, Tokenized, TokenizerError, TokenizerMismatch, MAX_HEADERS_CAP,
 };
 use super::path::{normalize_path, PathError, PathInfo};
 use super::{is_tchar, list_elements, parse_version, Method, Span, Version, VersionField};
@@ -501,7 +501,13 @@ impl RequestHead {
 
         self.buf
             .extend_from_slice(input.get(..head_end).unwrap_or(&[]));
-        self.tokenize(line.start, head_end, scanned.count, &scan_limits, &request_line)?;
+        self.tokenize(
+            line.start,
+            head_end,
+            scanned.count,
+            &scan_limits,
+            &request_line,
+        )?;
         self.method = Method::from_bytes(self.method_bytes());
         self.version = request_line.version;
 
@@ -530,38 +536,34 @@ impl RequestHead {
         let mut headers = empty_headers();
         let headers = headers.get_mut(..limits.max_headers).unwrap_or(&mut []);
         let mut request = httparse::Request::new(headers);
-        match httparse::ParserConfig::default().parse_request(&mut request, head) {
-            Ok(httparse::Status::Complete(length)) if length == head.len() => {}
-            Ok(_) => return Err(TokenizerError::from(TokenizerMismatch::Length).into()),
-            Err(httparse::Error::TooManyHeaders) => {
+        let result = httparse::ParserConfig::default().parse_request(&mut request, head);
+        match tokenized(result, head.len()) {
+            Tokenized::Complete => {}
+            Tokenized::TooManyHeaders => {
                 return Err(RequestError::TooManyHeaders {
                     limit: limits.max_headers,
                 })
             }
-            Err(error) => return Err(TokenizerError::from(error).into()),
+            Tokenized::Failed(error) => return Err(error.into()),
         }
 
         let method = request.method.map(str::as_bytes).unwrap_or_default();
         let target = request.path.map(str::as_bytes).unwrap_or_default();
         self.method_span = span_within(head, start, method).unwrap_or_default();
         self.target = span_within(head, start, target).unwrap_or_default();
-        let version = match request.version {
-            Some(0) => Some(Version::Http10),
-            Some(1) => Some(Version::Http11),
-            _ => None,
-        };
         if self.method_span != request_line.method
             || self.target != request_line.target
-            || version != Some(request_line.version)
+            || httparse_version(request.version) != Some(request_line.version)
         {
             return Err(TokenizerError::from(TokenizerMismatch::RequestLine).into());
         }
-
-        if request.headers.len() != scanned_fields
-            || fields_from_httparse(head, start, request.headers, &mut self.fields).is_none()
-        {
-            return Err(TokenizerError::from(TokenizerMismatch::Fields).into());
-        }
+        store_fields(
+            head,
+            start,
+            request.headers,
+            scanned_fields,
+            &mut self.fields,
+        )?;
         Ok(())
     }
 

@@ -23,9 +23,9 @@
 use thiserror::Error;
 
 use super::head::{
-    declared_framing, empty_headers, fields_from_httparse, scan_fields, scan_start_line,
-    DeclaredFraming, Field, Fields, FramingError, HeadLimits, ScanError, SyntaxError,
-    TokenizerError, TokenizerMismatch, MAX_HEADERS_CAP,
+    declared_framing, empty_headers, httparse_version, scan_fields, scan_start_line, store_fields,
+    tokenized, DeclaredFraming, Field, Fields, FramingError, HeadLimits, ScanError, SyntaxError,
+    Tokenized, TokenizerError, TokenizerMismatch, MAX_HEADERS_CAP,
 };
 use super::{is_field_value_byte, parse_version, Method, Span, Version, VersionField};
 
@@ -261,7 +261,13 @@ impl ResponseHead {
 
         self.buf
             .extend_from_slice(input.get(..head_end).unwrap_or(&[]));
-        self.tokenize(line.start, head_end, scanned.count, &scan_limits, &status_line)?;
+        self.tokenize(
+            line.start,
+            head_end,
+            scanned.count,
+            &scan_limits,
+            &status_line,
+        )?;
         self.version = status_line.version;
         self.status = status_line.status;
         self.reason = status_line.reason;
@@ -295,30 +301,29 @@ impl ResponseHead {
         let mut headers = empty_headers();
         let headers = headers.get_mut(..limits.max_headers).unwrap_or(&mut []);
         let mut response = httparse::Response::new(headers);
-        match httparse::ParserConfig::default().parse_response(&mut response, head) {
-            Ok(httparse::Status::Complete(length)) if length == head.len() => {}
-            Ok(_) => return Err(TokenizerError::from(TokenizerMismatch::Length).into()),
-            Err(httparse::Error::TooManyHeaders) => {
+        let result = httparse::ParserConfig::default().parse_response(&mut response, head);
+        match tokenized(result, head.len()) {
+            Tokenized::Complete => {}
+            Tokenized::TooManyHeaders => {
                 return Err(ResponseError::TooManyHeaders {
                     limit: limits.max_headers,
                 })
             }
-            Err(error) => return Err(TokenizerError::from(error).into()),
+            Tokenized::Failed(error) => return Err(error.into()),
         }
 
-        let version = match response.version {
-            Some(0) => Some(Version::Http10),
-            Some(1) => Some(Version::Http11),
-            _ => None,
-        };
-        if version != Some(status_line.version) || response.code != Some(status_line.status) {
+        if httparse_version(response.version) != Some(status_line.version)
+            || response.code != Some(status_line.status)
+        {
             return Err(TokenizerError::from(TokenizerMismatch::StatusLine).into());
         }
-        if response.headers.len() != scanned_fields
-            || fields_from_httparse(head, start, response.headers, &mut self.fields).is_none()
-        {
-            return Err(TokenizerError::from(TokenizerMismatch::Fields).into());
-        }
+        store_fields(
+            head,
+            start,
+            response.headers,
+            scanned_fields,
+            &mut self.fields,
+        )?;
         Ok(())
     }
 }

@@ -2,11 +2,11 @@
 //! readiness tracked by hand.
 //!
 //! Sockets are registered once for both directions in edge-triggered mode. An event only
-//! sets `readable`/`writable`; the flags are cleared when an operation shows the socket is
-//! drained (`WouldBlock` or end of stream on read) or full (a short write or `WouldBlock`).
-//! A short read does not clear `readable`: when the peer's last data and its FIN arrive
-//! before one event, the read that empties the queue is short, and no later edge reports
-//! the end of stream, so reading goes on until `WouldBlock` or 0.
+//! sets `readable`/`writable`. A read clears `readable` when it returns `WouldBlock` or end
+//! of stream, and a write clears `writable` when it is short or returns `WouldBlock`. A
+//! short read does not clear `readable`, because the peer's last data and its FIN can
+//! arrive before one event. The read that empties the queue is then short, and no later
+//! edge reports the end of stream, so reading goes on until `WouldBlock` or 0.
 
 use std::io::{self, Read, Write};
 use std::os::fd::AsRawFd;

@@ -801,7 +801,12 @@ fn header_count_capped_by_tokenizer_array() {
 
     let over_cap = get_with(&fields(MAX_HEADERS_CAP + 1));
     let result = head.parse(&over_cap, &limits);
-    assert_eq!(result, Err(RequestError::TooManyHeaders { limit: MAX_HEADERS_CAP }));
+    assert_eq!(
+        result,
+        Err(RequestError::TooManyHeaders {
+            limit: MAX_HEADERS_CAP
+        })
+    );
     assert_eq!(result.map_err(|error| error.status()), Err(431));
 }
 

@@ -253,12 +253,17 @@ fn header_count_capped_by_tokenizer_array() {
     };
     let mut head = ResponseHead::new();
     let at_cap = head_with(MAX_HEADERS_CAP);
-    assert_eq!(head.parse(&at_cap, Method::Get, &limits), Ok(Some(at_cap.len())));
+    assert_eq!(
+        head.parse(&at_cap, Method::Get, &limits),
+        Ok(Some(at_cap.len()))
+    );
     assert_eq!(head.headers().count(), MAX_HEADERS_CAP);
     let over_cap = head_with(MAX_HEADERS_CAP + 1);
     assert_eq!(
         head.parse(&over_cap, Method::Get, &limits),
-        Err(ResponseError::TooManyHeaders { limit: MAX_HEADERS_CAP })
+        Err(ResponseError::TooManyHeaders {
+            limit: MAX_HEADERS_CAP
+        })
     );
 }
 
