@@ -12,20 +12,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use support::table::{table_config, TableGateway, TABLE_RULES};
-use support::{free_port, Client, ClientError, Gateway, Kratos, Reply, Upstream};
+use support::{free_port, rss_kib, Client, ClientError, Gateway, Kratos, Reply, Upstream};
 
 const GET_PUBLIC: &[u8] = b"GET /public/a HTTP/1.1\r\nHost: gw.test\r\n\r\n";
-
-/// Resident memory of a process in KiB, from /proc.
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find(|line| line.starts_with("VmRSS:"))
-        .and_then(|line| line.split_whitespace().nth(1))
-        .and_then(|kib| kib.parse().ok())
-        .unwrap_or(0)
-}
 
 /// Number of open file descriptors of a process, from /proc.
 fn open_fds(pid: u32) -> usize {
@@ -409,4 +398,23 @@ fn slowloris_2000_connections_bounded() {
     assert!(rss_peak.saturating_sub(rss_before) < 64 * 1024, "RSS grew by {} KiB for {SLOW_CLIENTS} slow connections", rss_peak - rss_before);
     assert!(p99 < Duration::from_millis(500), "normal requests slowed down: p99 {p99:?}");
     assert_eq!(setup.upstream.protocol_errors().len(), 0);
+}
+
+#[test]
+fn trusted_proxy_forwarding_headers_extended() {
+    let kratos = Kratos::start();
+    let upstream = Upstream::start("echo");
+    let proxy: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let config = table_config(proxy, &kratos, &upstream, "", "", TABLE_RULES)
+        .replace("[proxy]\n", "[proxy]\ntrusted_proxies = [\"127.0.0.0/8\"]\n");
+    let gateway = Gateway::start(&config);
+
+    let mut client = Client::connect(gateway.addr());
+    client.send(b"GET /public/a HTTP/1.1\r\nHost: gw.test\r\nX-Forwarded-For: 203.0.113.7\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: public.example\r\nX_Forwarded_For: 10.9.9.9\r\n\r\n");
+    assert_eq!(client.read_response().status, 200);
+    let received = upstream.last_request().expect("the upstream received the request");
+    assert_eq!(received.header_all("X-Forwarded-For"), vec!["203.0.113.7, 127.0.0.1"]);
+    assert_eq!(received.header_all("X-Forwarded-Proto"), vec!["https"]);
+    assert_eq!(received.header_all("X-Forwarded-Host"), vec!["public.example"]);
+    assert!(received.header("X_Forwarded_For").is_none(), "an alias passed from a trusted proxy");
 }

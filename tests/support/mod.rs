@@ -107,3 +107,14 @@ pub fn curl(args: &[&str]) -> (i32, String, String) {
     };
     (code, read(&stdout_path), read(&stderr_path))
 }
+
+/// Resident memory of a process in KiB, from /proc; 0 when it cannot be read.
+pub fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|line| line.starts_with("VmRSS:"))
+        .and_then(|line| line.split_whitespace().nth(1))
+        .and_then(|kib| kib.parse().ok())
+        .unwrap_or(0)
+}
