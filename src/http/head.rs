@@ -302,8 +302,8 @@ pub(crate) struct ScannedFields {
     pub(crate) count: usize,
 }
 
-/// Most header fields one head may have, whatever the configured limit: the size of the
-/// `httparse::Header` array on the stack (128 x 32 bytes on 64-bit targets).
+/// Maximum number of header fields in one head, whatever the configured limit: the size of
+/// the `httparse::Header` array on the stack (128 x 32 bytes on 64-bit targets).
 pub const MAX_HEADERS_CAP: usize = 128;
 
 /// Returns the header array that `httparse` fills, sized for [`MAX_HEADERS_CAP`].
@@ -324,7 +324,7 @@ pub(crate) fn span_within(head: &[u8], base: usize, part: &[u8]) -> Option<Span>
     Span::from_range(base + offset, base + end)
 }
 
-/// How `httparse` finished on a complete head.
+/// Outcome of `httparse` on a complete head.
 pub(crate) enum Tokenized {
     /// It read exactly the head.
     Complete,
