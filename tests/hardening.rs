@@ -418,3 +418,25 @@ fn trusted_proxy_forwarding_headers_extended() {
     assert_eq!(received.header_all("X-Forwarded-Host"), vec!["public.example"]);
     assert!(received.header("X_Forwarded_For").is_none(), "an alias passed from a trusted proxy");
 }
+
+#[test]
+fn expect_continue_waits_for_decision() {
+    let setup = TableGateway::start("", "");
+    let mut client = Client::connect(setup.addr());
+    client.set_timeout(Duration::from_secs(5));
+    client.send(b"POST /public/echo HTTP/1.1\r\nHost: gw.test\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n");
+    let interim = client.read_response();
+    assert_eq!(interim.status, 100, "an allowed request gets 100 Continue before its body");
+    client.send(b"hello");
+    let response = client.read_response();
+    assert_eq!(response.status, 200);
+    assert_eq!(response.body, b"hello");
+    assert_eq!(setup.upstream.last_request().expect("forwarded").body, b"hello");
+
+    // A denied request gets its final status although no body byte was sent.
+    let mut denied = Client::connect(setup.addr());
+    denied.set_timeout(Duration::from_secs(5));
+    denied.send(b"POST /admin HTTP/1.1\r\nHost: gw.test\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n");
+    assert_eq!(denied.read_response().status, 401);
+    assert_eq!(setup.upstream.request_count(), 1, "the denied request reached the upstream");
+}
