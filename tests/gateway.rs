@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-use support::{free_port, tutorial_config, Client, Gateway, Kratos, KratosMode, Reply, StreamFraming, Upstream};
+use support::{free_port, rss_kib, tutorial_config, Client, Gateway, Kratos, KratosMode, Reply, StreamFraming, Upstream};
 
 const IDENTITY: &str = "9d1e6a52-4b0c-4f87-8e3a-2b7c5d9f0a14";
 
@@ -354,17 +354,6 @@ fn chunked_and_close_delimited_responses_are_reframed() {
     setup.hello.set_reply(Reply::Default);
     client.send(format!("GET /up/e HTTP/1.1\r\nHost: {}\r\n\r\n", setup.addr()).as_bytes());
     assert_eq!(client.read_response().status, 200);
-}
-
-/// Resident memory of a process in KiB, from /proc.
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find(|line| line.starts_with("VmRSS:"))
-        .and_then(|line| line.split_whitespace().nth(1))
-        .and_then(|kib| kib.parse().ok())
-        .unwrap_or(0)
 }
 
 #[test]

@@ -69,7 +69,7 @@ pub fn compile_text(text: &str, file: &str, base_dir: Option<&Path>) -> Result<L
     let to_errors = |items: Vec<(FieldPath, String)>| -> Vec<ConfigError> {
         items
             .into_iter()
-            .map(|(field, message)| ConfigError { file: file.to_owned(), position: locate(text, &field), field, message })
+            .map(|(field, message)| ConfigError { file: file.to_owned(), position: Some(locate(text, &field)), field, message })
             .collect()
     };
     let warnings = to_errors(problems.warnings);

@@ -114,10 +114,13 @@ impl<'a> Node<'a> {
     }
 }
 
-/// Finds the position of the deepest part of `path` present in `text`. Returns None when the
-/// text does not parse (syntax errors carry their own position) or when nothing matches.
-pub fn locate(text: &str, path: &FieldPath) -> Option<Position> {
-    let document = ImDocument::parse(text).ok()?;
+/// Finds the position of the deepest part of `path` present in `text`. When no part of it is
+/// present, as for a required section that is missing, or when the text does not parse as
+/// TOML, the position is the start of the file.
+pub fn locate(text: &str, path: &FieldPath) -> Position {
+    let Ok(document) = ImDocument::parse(text) else {
+        return position_of(text, 0);
+    };
     let mut node = Node::Item(document.as_item());
     let mut best = None;
     for segment in &path.0 {
@@ -129,7 +132,7 @@ pub fn locate(text: &str, path: &FieldPath) -> Option<Position> {
         }
         node = child;
     }
-    best.map(|offset| position_of(text, offset))
+    position_of(text, best.unwrap_or(0))
 }
 
 #[cfg(test)]
@@ -141,13 +144,20 @@ mod tests {
     #[test]
     fn locates_nested_inline_fields() {
         let path = FieldPath::root().key("rules").index(1).key("match").key("methods").index(1);
-        assert_eq!(locate(TEXT, &path), Some(Position { line: 8, column: 51 }));
+        assert_eq!(locate(TEXT, &path), Position { line: 8, column: 51 });
     }
 
     #[test]
     fn falls_back_to_deepest_known_part() {
         let path = FieldPath::root().key("rules").index(1).key("authorizer");
-        assert_eq!(locate(TEXT, &path), Some(Position { line: 6, column: 1 }));
+        assert_eq!(locate(TEXT, &path), Position { line: 6, column: 1 });
+    }
+
+    #[test]
+    fn missing_path_points_at_file_start() {
+        let path = FieldPath::root().key("proxy").key("listen");
+        assert_eq!(locate(TEXT, &path), Position { line: 1, column: 1 });
+        assert_eq!(locate("", &path), Position { line: 1, column: 1 });
     }
 
     #[test]

@@ -4,7 +4,9 @@
 
 use thiserror::Error;
 
-use super::{is_field_value_byte, is_ows, is_tchar, is_token, list_elements, Span, Version};
+use super::{
+    is_field_value_byte, is_ows, is_tchar, is_token, list_elements, trim_ows, Span, Version,
+};
 
 /// Maximum number of empty lines (CRLF) skipped before a start line. RFC 9112 section 2.2
 /// recommends that servers ignore at least one, because old clients send it after a POST
@@ -81,6 +83,48 @@ pub enum FramingError {
     /// the gateway does not decode such bodies (RFC 9112 section 6.1).
     #[error("transfer coding other than chunked is not supported")]
     UnsupportedTransferCoding,
+}
+
+/// A head that passed the line scanner but that `httparse` rejected or read differently.
+/// The scanner is stricter than `httparse`'s default configuration, so this points to a
+/// case one of them gets wrong, and the head is rejected rather than guessed at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Error)]
+pub enum TokenizerError {
+    /// `httparse` returned an error.
+    #[error("httparse rejected the head: {0}")]
+    Rejected(httparse::Error),
+    /// `httparse` accepted the head but found other tokens than the scanner.
+    #[error("httparse read the {0} differently from the line scanner")]
+    Mismatch(TokenizerMismatch),
+}
+
+/// Part of a head on which `httparse` and the line scanner disagree.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Error)]
+pub enum TokenizerMismatch {
+    /// The end of the head.
+    #[error("head length")]
+    Length,
+    /// Method, request target or version.
+    #[error("request line")]
+    RequestLine,
+    /// Version or status code.
+    #[error("status line")]
+    StatusLine,
+    /// The number or bounds of the header fields.
+    #[error("header fields")]
+    Fields,
+}
+
+impl From<httparse::Error> for TokenizerError {
+    fn from(error: httparse::Error) -> Self {
+        TokenizerError::Rejected(error)
+    }
+}
+
+impl From<TokenizerMismatch> for TokenizerError {
+    fn from(mismatch: TokenizerMismatch) -> Self {
+        TokenizerError::Mismatch(mismatch)
+    }
 }
 
 /// End of the current line, as found by [`find_line_end`].
@@ -200,14 +244,15 @@ pub(crate) fn scan_start_line(
 }
 
 /// Scans field lines from `pos` up to and including the empty line that ends the head,
-/// appending each field to `fields`. Returns the offset just past the head, or `None` when
-/// the head is not complete yet and no limit is exceeded by the bytes buffered so far.
+/// checking each line's syntax. Returns the offset just past the head and the number of
+/// field lines, or `None` when the head is not complete yet and no limit is exceeded by the
+/// bytes buffered so far.
 pub(crate) fn scan_fields(
     input: &[u8],
     mut pos: usize,
     limits: &HeadLimits,
-    fields: &mut Vec<Field>,
-) -> Result<Option<usize>, ScanError> {
+) -> Result<Option<ScannedFields>, ScanError> {
+    let mut count = 0;
     loop {
         match find_line_end(input, pos)? {
             LineEnd::Partial => {
@@ -219,7 +264,7 @@ pub(crate) fn scan_fields(
                     return Err(ScanError::HeadTooLarge);
                 }
                 // A line with content cannot be the empty line that ends the head.
-                if line_len > 0 && fields.len() >= limits.max_headers {
+                if line_len > 0 && count >= limits.max_headers {
                     return Err(ScanError::TooManyHeaders);
                 }
                 return Ok(None);
@@ -232,17 +277,123 @@ pub(crate) fn scan_fields(
                     return Err(ScanError::HeadTooLarge);
                 }
                 if end == pos {
-                    return Ok(Some(next));
+                    return Ok(Some(ScannedFields {
+                        head_end: next,
+                        count,
+                    }));
                 }
-                if fields.len() >= limits.max_headers {
+                if count >= limits.max_headers {
                     return Err(ScanError::TooManyHeaders);
                 }
-                let field = parse_field_line(input, pos, end)?.ok_or(ScanError::HeadTooLarge)?;
-                fields.push(field);
+                parse_field_line(input, pos, end)?.ok_or(ScanError::HeadTooLarge)?;
+                count += 1;
                 pos = next;
             }
         }
     }
+}
+
+/// Result of [`scan_fields`] on a complete head.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ScannedFields {
+    /// Offset just past the empty line that ends the head.
+    pub(crate) head_end: usize,
+    /// Number of field lines.
+    pub(crate) count: usize,
+}
+
+/// Maximum number of header fields in one head, whatever the configured limit: the size of
+/// the `httparse::Header` array on the stack (128 x 32 bytes on 64-bit targets).
+pub const MAX_HEADERS_CAP: usize = 128;
+
+/// Returns the header array that `httparse` fills, sized for [`MAX_HEADERS_CAP`].
+pub(crate) fn empty_headers<'a>() -> [httparse::Header<'a>; MAX_HEADERS_CAP] {
+    [httparse::EMPTY_HEADER; MAX_HEADERS_CAP]
+}
+
+/// Returns the span of `part`, a slice that `httparse` returned, inside `head`, where `head`
+/// starts at offset `base` of the head storage. `None` when `part` does not lie inside
+/// `head`, which would be a tokenizer bug.
+pub(crate) fn span_within(head: &[u8], base: usize, part: &[u8]) -> Option<Span> {
+    let head_start = head.as_ptr() as usize;
+    let offset = (part.as_ptr() as usize).checked_sub(head_start)?;
+    let end = offset.checked_add(part.len())?;
+    if end > head.len() {
+        return None;
+    }
+    Span::from_range(base + offset, base + end)
+}
+
+/// Outcome of `httparse` on a complete head.
+pub(crate) enum Tokenized {
+    /// It read exactly the head.
+    Complete,
+    /// The head has more fields than the header array holds.
+    TooManyHeaders,
+    /// It rejected the head or ended somewhere else.
+    Failed(TokenizerError),
+}
+
+/// Classifies the result of `httparse` on a complete head of `head_len` bytes.
+pub(crate) fn tokenized(result: httparse::Result<usize>, head_len: usize) -> Tokenized {
+    match result {
+        Ok(httparse::Status::Complete(length)) if length == head_len => Tokenized::Complete,
+        Ok(_) => Tokenized::Failed(TokenizerMismatch::Length.into()),
+        Err(httparse::Error::TooManyHeaders) => Tokenized::TooManyHeaders,
+        Err(error) => Tokenized::Failed(error.into()),
+    }
+}
+
+/// Maps the minor version `httparse` reports (it accepts only HTTP/1.x) to a [`Version`].
+pub(crate) fn httparse_version(minor: Option<u8>) -> Option<Version> {
+    match minor {
+        Some(0) => Some(Version::Http10),
+        Some(1) => Some(Version::Http11),
+        _ => None,
+    }
+}
+
+/// Stores the fields `httparse` found, after checking that it found as many as the line
+/// scanner counted.
+pub(crate) fn store_fields(
+    head: &[u8],
+    base: usize,
+    headers: &[httparse::Header<'_>],
+    scanned_fields: usize,
+    fields: &mut Vec<Field>,
+) -> Result<(), TokenizerError> {
+    if headers.len() != scanned_fields
+        || fields_from_httparse(head, base, headers, fields).is_none()
+    {
+        return Err(TokenizerMismatch::Fields.into());
+    }
+    Ok(())
+}
+
+/// Copies the header fields that `httparse` found in `head` (which starts at offset `base`
+/// of the head storage) into `fields` as spans. The value keeps `httparse`'s bounds with any
+/// leading and trailing OWS removed. Returns `None` when a slice lies outside `head`.
+fn fields_from_httparse(
+    head: &[u8],
+    base: usize,
+    headers: &[httparse::Header<'_>],
+    fields: &mut Vec<Field>,
+) -> Option<()> {
+    for header in headers {
+        let name = span_within(head, base, header.name.as_bytes())?;
+        let value_span = span_within(head, base, header.value)?;
+        let value = trim_ows(header.value);
+        let value = if value.is_empty() {
+            Span {
+                start: value_span.start,
+                end: value_span.start,
+            }
+        } else {
+            span_within(head, base, value)?
+        };
+        fields.push(Field { name, value });
+    }
+    Some(())
 }
 
 /// One header field: spans into the head's storage.

@@ -14,11 +14,13 @@
 //! - the path is normalised once ([`normalize_path`]), and that one form is what routes and
 //!   rules match and what the upstream receives.
 //!
-//! The heads are tokenised here rather than by `httparse`, because `httparse` accepts bare
-//! LF line endings and any number of leading empty lines. Every line has to be scanned for
-//! CR and LF anyway, to enforce those rules and the size limits before a head is complete.
-//! The unit tests and fuzz targets check that every head accepted here is also accepted by
-//! `httparse` with the same method, target, version and header fields.
+//! Heads are read in two passes. A line scanner checks every line as bytes arrive: CRLF
+//! line endings, the size limits before the head is complete, obs-fold, and the bytes of
+//! the request target, none of which `httparse` checks in its default configuration (it
+//! accepts bare LF and skips leading empty lines). Once the head is complete, `httparse`
+//! with its strict default `ParserConfig` tokenises the start line and the header fields,
+//! and the two passes must agree. The validation of framing, Host and Connection then works
+//! on those tokens.
 //!
 //! Parsers are pure and return small `Copy` errors. [`RequestHead`] and [`ResponseHead`] keep
 //! a copy of the head bytes in buffers that are reused from one message to the next, and
@@ -36,7 +38,7 @@ mod tests;
 pub use chunked::{
     write_chunk_size, ChunkStep, ChunkedDecoder, ChunkedError, ChunkedLimits, CHUNK_END, LAST_CHUNK,
 };
-pub use head::{FramingError, SyntaxError};
+pub use head::{FramingError, SyntaxError, TokenizerError, TokenizerMismatch, MAX_HEADERS_CAP};
 pub use path::{normalize_path, PathError, PathInfo};
 pub use request::{RequestBody, RequestError, RequestHead, RequestLimits, TargetForm};
 pub use response::{ResponseBody, ResponseError, ResponseHead, ResponseLimits};

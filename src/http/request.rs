@@ -32,8 +32,9 @@ use core::net::Ipv6Addr;
 use thiserror::Error;
 
 use super::head::{
-    declared_framing, scan_fields, scan_start_line, DeclaredFraming, Field, Fields, FramingError,
-    HeadLimits, ScanError, SyntaxError,
+    declared_framing, empty_headers, httparse_version, scan_fields, scan_start_line, span_within,
+    store_fields, tokenized, DeclaredFraming, Field, Fields, FramingError, HeadLimits, ScanError,
+    SyntaxError, Tokenized, TokenizerError, TokenizerMismatch, MAX_HEADERS_CAP,
 };
 use super::path::{normalize_path, PathError, PathInfo};
 use super::{is_tchar, list_elements, parse_version, Method, Span, Version, VersionField};
@@ -196,6 +197,10 @@ pub enum RequestError {
     /// forwarder drop a field that frames or routes the request.
     #[error("connection header lists content-length, transfer-encoding or host")]
     ProtectedConnectionOption,
+    /// The head passed the line scanner, but `httparse` rejected it or tokenised it
+    /// differently.
+    #[error(transparent)]
+    Tokenizer(#[from] TokenizerError),
 }
 
 impl RequestError {
@@ -260,14 +265,15 @@ impl RequestError {
             RequestError::UnsupportedExpectation => "unsupported_expectation",
             RequestError::InvalidConnection => "invalid_connection",
             RequestError::ProtectedConnectionOption => "protected_connection_option",
+            RequestError::Tokenizer(_) => "tokenizer_rejected",
         }
     }
 
-    fn from_scan(error: ScanError, limits: &RequestLimits) -> RequestError {
+    fn from_scan(error: ScanError, limits: &HeadLimits) -> RequestError {
         match error {
             ScanError::Syntax(error) => RequestError::Syntax(error),
             ScanError::StartLineTooLong => RequestError::UriTooLong {
-                limit: limits.max_request_line_bytes,
+                limit: limits.max_start_line_bytes,
             },
             ScanError::HeaderLineTooLong => RequestError::HeaderLineTooLong {
                 limit: limits.max_header_line_bytes,
@@ -477,25 +483,32 @@ impl RequestHead {
             max_head_bytes: limits.max_head_bytes,
             max_start_line_bytes: limits.max_request_line_bytes,
             max_header_line_bytes: limits.max_header_line_bytes,
-            max_headers: limits.max_headers,
+            max_headers: limits.max_headers.min(MAX_HEADERS_CAP),
         };
-        let to_error = |error| RequestError::from_scan(error, limits);
+        let to_error = |error| RequestError::from_scan(error, &scan_limits);
 
+        // The line scanner runs first: it enforces CRLF line endings, obs-fold and the size
+        // limits while the head is still arriving, none of which httparse checks, and it
+        // names the first offending byte.
         let Some(line) = scan_start_line(input, &scan_limits).map_err(to_error)? else {
             return Ok(None);
         };
         let request_line = parse_request_line(input, line.start, line.end)?;
-        let Some(head_end) =
-            scan_fields(input, line.next, &scan_limits, &mut self.fields).map_err(to_error)?
-        else {
+        let Some(scanned) = scan_fields(input, line.next, &scan_limits).map_err(to_error)? else {
             return Ok(None);
         };
+        let head_end = scanned.head_end;
 
         self.buf
             .extend_from_slice(input.get(..head_end).unwrap_or(&[]));
-        self.method_span = request_line.method;
+        self.tokenize(
+            line.start,
+            head_end,
+            scanned.count,
+            &scan_limits,
+            &request_line,
+        )?;
         self.method = Method::from_bytes(self.method_bytes());
-        self.target = request_line.target;
         self.version = request_line.version;
 
         self.apply_target()?;
@@ -505,6 +518,53 @@ impl RequestHead {
         check_connection(self.fields())?;
         self.keep_alive = self.fields().keep_alive(self.version);
         Ok(Some(head_end))
+    }
+
+    /// Tokenises the complete head `buf[start..end]` with httparse's strict default
+    /// configuration and stores the method, target and header fields as spans into `buf`.
+    /// The scanner has already checked every line, so httparse must agree with it on the
+    /// request line and on the number of fields; any disagreement is rejected.
+    fn tokenize(
+        &mut self,
+        start: usize,
+        end: usize,
+        scanned_fields: usize,
+        limits: &HeadLimits,
+        request_line: &RequestLine,
+    ) -> Result<(), RequestError> {
+        let head = self.buf.get(start..end).unwrap_or(&[]);
+        let mut headers = empty_headers();
+        let headers = headers.get_mut(..limits.max_headers).unwrap_or(&mut []);
+        let mut request = httparse::Request::new(headers);
+        let result = httparse::ParserConfig::default().parse_request(&mut request, head);
+        match tokenized(result, head.len()) {
+            Tokenized::Complete => {}
+            Tokenized::TooManyHeaders => {
+                return Err(RequestError::TooManyHeaders {
+                    limit: limits.max_headers,
+                })
+            }
+            Tokenized::Failed(error) => return Err(error.into()),
+        }
+
+        let method = request.method.map(str::as_bytes).unwrap_or_default();
+        let target = request.path.map(str::as_bytes).unwrap_or_default();
+        self.method_span = span_within(head, start, method).unwrap_or_default();
+        self.target = span_within(head, start, target).unwrap_or_default();
+        if self.method_span != request_line.method
+            || self.target != request_line.target
+            || httparse_version(request.version) != Some(request_line.version)
+        {
+            return Err(TokenizerError::from(TokenizerMismatch::RequestLine).into());
+        }
+        store_fields(
+            head,
+            start,
+            request.headers,
+            scanned_fields,
+            &mut self.fields,
+        )?;
+        Ok(())
     }
 
     /// Classifies the target, fills path, query and authority (RFC 9112 section 3.2).

@@ -23,8 +23,9 @@
 use thiserror::Error;
 
 use super::head::{
-    declared_framing, scan_fields, scan_start_line, DeclaredFraming, Field, Fields, FramingError,
-    HeadLimits, ScanError, SyntaxError,
+    declared_framing, empty_headers, httparse_version, scan_fields, scan_start_line, store_fields,
+    tokenized, DeclaredFraming, Field, Fields, FramingError, HeadLimits, ScanError, SyntaxError,
+    Tokenized, TokenizerError, TokenizerMismatch, MAX_HEADERS_CAP,
 };
 use super::{is_field_value_byte, parse_version, Method, Span, Version, VersionField};
 
@@ -110,10 +111,14 @@ pub enum ResponseError {
     /// A Connection option that is not a token.
     #[error("connection header lists a non-token option")]
     InvalidConnection,
+    /// The head passed the line scanner, but `httparse` rejected it or tokenised it
+    /// differently.
+    #[error(transparent)]
+    Tokenizer(#[from] TokenizerError),
 }
 
 impl ResponseError {
-    fn from_scan(error: ScanError, limits: &ResponseLimits) -> ResponseError {
+    fn from_scan(error: ScanError, limits: &HeadLimits) -> ResponseError {
         match error {
             ScanError::Syntax(error) => ResponseError::Syntax(error),
             ScanError::StartLineTooLong
@@ -241,22 +246,28 @@ impl ResponseHead {
             max_head_bytes: limits.max_head_bytes,
             max_start_line_bytes: limits.max_head_bytes,
             max_header_line_bytes: limits.max_head_bytes,
-            max_headers: limits.max_headers,
+            max_headers: limits.max_headers.min(MAX_HEADERS_CAP),
         };
-        let to_error = |error| ResponseError::from_scan(error, limits);
+        let to_error = |error| ResponseError::from_scan(error, &scan_limits);
 
         let Some(line) = scan_start_line(input, &scan_limits).map_err(to_error)? else {
             return Ok(None);
         };
         let status_line = parse_status_line(input, line.start, line.end)?;
-        let Some(head_end) =
-            scan_fields(input, line.next, &scan_limits, &mut self.fields).map_err(to_error)?
-        else {
+        let Some(scanned) = scan_fields(input, line.next, &scan_limits).map_err(to_error)? else {
             return Ok(None);
         };
+        let head_end = scanned.head_end;
 
         self.buf
             .extend_from_slice(input.get(..head_end).unwrap_or(&[]));
+        self.tokenize(
+            line.start,
+            head_end,
+            scanned.count,
+            &scan_limits,
+            &status_line,
+        )?;
         self.version = status_line.version;
         self.status = status_line.status;
         self.reason = status_line.reason;
@@ -269,6 +280,51 @@ impl ResponseHead {
         self.keep_alive =
             self.fields().keep_alive(self.version) && self.body != ResponseBody::CloseDelimited;
         Ok(Some(head_end))
+    }
+}
+
+impl ResponseHead {
+    /// Tokenises the complete head `buf[start..end]` with httparse's strict default
+    /// configuration and stores the header fields as spans into `buf`. Version, status code
+    /// and the number of fields must match what the line scanner found. The reason phrase
+    /// keeps the scanner's span, because httparse returns an empty reason when it holds
+    /// obs-text.
+    fn tokenize(
+        &mut self,
+        start: usize,
+        end: usize,
+        scanned_fields: usize,
+        limits: &HeadLimits,
+        status_line: &StatusLine,
+    ) -> Result<(), ResponseError> {
+        let head = self.buf.get(start..end).unwrap_or(&[]);
+        let mut headers = empty_headers();
+        let headers = headers.get_mut(..limits.max_headers).unwrap_or(&mut []);
+        let mut response = httparse::Response::new(headers);
+        let result = httparse::ParserConfig::default().parse_response(&mut response, head);
+        match tokenized(result, head.len()) {
+            Tokenized::Complete => {}
+            Tokenized::TooManyHeaders => {
+                return Err(ResponseError::TooManyHeaders {
+                    limit: limits.max_headers,
+                })
+            }
+            Tokenized::Failed(error) => return Err(error.into()),
+        }
+
+        if httparse_version(response.version) != Some(status_line.version)
+            || response.code != Some(status_line.status)
+        {
+            return Err(TokenizerError::from(TokenizerMismatch::StatusLine).into());
+        }
+        store_fields(
+            head,
+            start,
+            response.headers,
+            scanned_fields,
+            &mut self.fields,
+        )?;
+        Ok(())
     }
 }
 

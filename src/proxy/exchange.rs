@@ -422,7 +422,8 @@ impl ClientConn {
                         || out == OutFraming::UntilClose
                         || self.served >= self.config.limits.max_requests_per_connection
                         || self.draining
-                        || self.stream.read_closed;
+                        // After a half-close, requests already buffered are still answered.
+                        || (self.stream.read_closed && self.rbuf.is_empty());
                     exchange.close_client = close;
                     buffers.ensure(&mut self.wbuf);
                     forward::write_response_head(&mut self.wbuf, &self.response_head, out, close, exchange.http10 && !close, &exchange.set_cookies);

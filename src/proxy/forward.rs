@@ -39,8 +39,21 @@ const FORWARDING: &[&[u8]] = &[
     b"forwarded",
 ];
 
+/// Returns whether `name` is in `list` (lower-case names) or folds onto one of them when
+/// `_` and `.` are read as `-`. Some backends (CGI, WSGI, nginx with
+/// `underscores_in_headers`) fold such aliases onto the real name, so an alias of a framing,
+/// hop-by-hop or forwarding header is dropped as the header itself would be.
 fn listed(list: &[&[u8]], name: &[u8]) -> bool {
-    list.iter().any(|item| item.eq_ignore_ascii_case(name))
+    list.iter().any(|item| {
+        item.len() == name.len()
+            && item.iter().zip(name).all(|(&expected, &byte)| {
+                let folded = match byte {
+                    b'_' | b'.' => b'-',
+                    other => other.to_ascii_lowercase(),
+                };
+                expected == folded
+            })
+    })
 }
 
 /// How a body is framed on the wire the gateway writes.
@@ -106,7 +119,9 @@ pub fn write_request_head(out: &mut BytesMut, request: &ForwardRequest<'_>) {
             continue;
         }
         if listed(FORWARDING, name) {
-            if request.trusted_peer {
+            // Only the exact names pass from a trusted proxy; aliases are always dropped.
+            let exact = FORWARDING.iter().any(|item| item.eq_ignore_ascii_case(name));
+            if request.trusted_peer && exact {
                 if name.eq_ignore_ascii_case(b"x-forwarded-for") && forwarded_for.is_none() {
                     forwarded_for = Some(value);
                     continue;

@@ -2,10 +2,12 @@
 //! readiness tracked by hand.
 //!
 //! Sockets are registered once for both directions in edge-triggered mode. An event only
-//! sets `readable`/`writable`; the flags are cleared when an operation shows the socket is
-//! drained (a short read, `WouldBlock`) or full (`WouldBlock` on write). A short read on a
-//! stream socket means the receive queue was emptied, so no second read is made just to see
-//! `WouldBlock`: the next edge arrives with new data.
+//! sets `readable`/`writable`; a write clears `writable` when it is short or returns
+//! `WouldBlock`, and a read clears `readable` when it returns `WouldBlock`, end of stream, or
+//! fewer bytes than asked. A short read on a stream socket means the receive queue was
+//! emptied, so no second read is made just to see `WouldBlock`: the next edge comes with new
+//! data. The exception is a peer that closed its side (EPOLLRDHUP in the event): its FIN may
+//! have arrived with the last data, no later edge reports it, so reading goes on until 0.
 
 use std::io::{self, Read, Write};
 use std::os::fd::AsRawFd;

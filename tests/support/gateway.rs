@@ -92,6 +92,11 @@ impl Gateway {
         self.process.pid()
     }
 
+    /// Returns whether the gateway process has not exited.
+    pub fn is_running(&mut self) -> bool {
+        self.process.try_wait().is_none()
+    }
+
     /// Returns everything the gateway logged to stderr so far.
     pub fn stderr(&self) -> String {
         self.process.stderr()

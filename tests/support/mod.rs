@@ -15,6 +15,7 @@ pub mod process;
 pub mod request;
 pub mod server;
 pub mod stub;
+pub mod table;
 pub mod upstream;
 
 /// Credential lookup and whoami bodies, shared with `portcullis-stub kratos` so that both
@@ -105,4 +106,15 @@ pub fn curl(args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&std::fs::read(path).unwrap_or_default()).into_owned()
     };
     (code, read(&stdout_path), read(&stderr_path))
+}
+
+/// Resident memory of a process in KiB, from /proc; 0 when it cannot be read.
+pub fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|line| line.starts_with("VmRSS:"))
+        .and_then(|line| line.split_whitespace().nth(1))
+        .and_then(|kib| kib.parse().ok())
+        .unwrap_or(0)
 }

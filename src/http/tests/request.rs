@@ -1,6 +1,6 @@
 use crate::http::{
     FramingError, Method, PathError, RequestBody, RequestError, RequestHead, RequestLimits,
-    SyntaxError, TargetForm, Version,
+    SyntaxError, TargetForm, TokenizerError, TokenizerMismatch, Version, MAX_HEADERS_CAP,
 };
 
 fn parse(input: &[u8]) -> Result<Option<usize>, RequestError> {
@@ -285,6 +285,7 @@ fn error_reasons_are_distinct() {
         R::UnsupportedExpectation,
         R::InvalidConnection,
         R::ProtectedConnectionOption,
+        R::Tokenizer(TokenizerError::Mismatch(TokenizerMismatch::Fields)),
     ];
     let mut reasons: Vec<&str> = errors.iter().map(RequestError::reason).collect();
     reasons.sort_unstable();
@@ -783,6 +784,37 @@ fn header_count_limit() {
     assert_eq!(parse(unfinished.as_bytes()), Ok(None));
     unfinished.push('X');
     assert_eq!(parse(unfinished.as_bytes()), expected);
+}
+
+#[test]
+fn header_count_capped_by_tokenizer_array() {
+    let limits = RequestLimits {
+        max_headers: 1000,
+        max_head_bytes: 64 * 1024,
+        ..RequestLimits::default()
+    };
+    let fields = |count: usize| -> String { (1..count).map(|i| format!("X-{i}: v\r\n")).collect() };
+    let at_cap = get_with(&fields(MAX_HEADERS_CAP));
+    let mut head = RequestHead::new();
+    assert_eq!(head.parse(&at_cap, &limits), Ok(Some(at_cap.len())));
+    assert_eq!(head.header_count(), MAX_HEADERS_CAP);
+
+    let over_cap = get_with(&fields(MAX_HEADERS_CAP + 1));
+    let result = head.parse(&over_cap, &limits);
+    assert_eq!(
+        result,
+        Err(RequestError::TooManyHeaders {
+            limit: MAX_HEADERS_CAP
+        })
+    );
+    assert_eq!(result.map_err(|error| error.status()), Err(431));
+}
+
+#[test]
+fn tokenizer_error_is_400() {
+    let error = RequestError::Tokenizer(TokenizerError::Rejected(httparse::Error::Token));
+    assert_eq!(error.status(), 400);
+    assert_eq!(error.reason(), "tokenizer_rejected");
 }
 
 #[test]

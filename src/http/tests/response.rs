@@ -1,6 +1,6 @@
 use crate::http::{
     FramingError, Method, ResponseBody, ResponseError, ResponseHead, ResponseLimits, SyntaxError,
-    Version,
+    Version, MAX_HEADERS_CAP,
 };
 
 fn parse(input: &[u8], method: Method) -> Result<Option<usize>, ResponseError> {
@@ -231,6 +231,39 @@ fn response_limits() {
             &limits
         ),
         Err(ResponseError::TooManyHeaders { limit: 2 })
+    );
+}
+
+#[test]
+fn obs_text_reason_kept() {
+    // httparse returns an empty reason when it holds obs-text; the scanner's span is kept.
+    let head = parse_ok(b"HTTP/1.1 200 \xc3\x89t\xc3\xa9\r\n\r\n", Method::Get);
+    assert_eq!(head.reason(), "\u{c9}t\u{e9}".as_bytes());
+}
+
+#[test]
+fn header_count_capped_by_tokenizer_array() {
+    let limits = ResponseLimits {
+        max_head_bytes: 64 * 1024,
+        max_headers: 1000,
+    };
+    let head_with = |count: usize| -> Vec<u8> {
+        let fields: String = (0..count).map(|i| format!("X-{i}: v\r\n")).collect();
+        format!("HTTP/1.1 204 No Content\r\n{fields}\r\n").into_bytes()
+    };
+    let mut head = ResponseHead::new();
+    let at_cap = head_with(MAX_HEADERS_CAP);
+    assert_eq!(
+        head.parse(&at_cap, Method::Get, &limits),
+        Ok(Some(at_cap.len()))
+    );
+    assert_eq!(head.headers().count(), MAX_HEADERS_CAP);
+    let over_cap = head_with(MAX_HEADERS_CAP + 1);
+    assert_eq!(
+        head.parse(&over_cap, Method::Get, &limits),
+        Err(ResponseError::TooManyHeaders {
+            limit: MAX_HEADERS_CAP
+        })
     );
 }
 
