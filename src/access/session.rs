@@ -44,6 +44,17 @@ pub struct SubResponse {
     /// Other headers kept for `forward_response_headers_to_upstream`, names lower-case.
     pub headers: Vec<(String, String)>,
     pub body: Bytes,
+    /// The session read from this answer, kept so that the requests sharing one answer
+    /// (identical checks in flight, or a cached answer) read the body once.
+    pub parsed: std::sync::OnceLock<ParsedSession>,
+}
+
+/// A session read from a 200 answer with particular `subject_from` and `extra_from` paths.
+#[derive(Clone, Debug)]
+pub struct ParsedSession {
+    subject_from: String,
+    extra_from: String,
+    result: Result<Session, AccessError>,
 }
 
 /// Why a subrequest produced no response.
@@ -85,7 +96,26 @@ pub fn session_from_response(
         }
     };
     match response.status {
-        200 => parse_session(response, subject_from, extra_from, now),
+        200 => {
+            if let Some(parsed) = response.parsed.get() {
+                if parsed.subject_from == subject_from.source() && parsed.extra_from == extra_from.source() {
+                    return match &parsed.result {
+                        // The answer may come from the cache: check the expiry again.
+                        Ok(session) if session.expires_at.is_some_and(|expiry| expiry <= now) => {
+                            Err(AccessError::new(ErrorKind::Unauthorized, "the session has expired"))
+                        }
+                        other => other.clone(),
+                    };
+                }
+            }
+            let result = parse_session(response, subject_from, extra_from, now);
+            let _ = response.parsed.set(ParsedSession {
+                subject_from: subject_from.source().to_owned(),
+                extra_from: extra_from.source().to_owned(),
+                result: result.clone(),
+            });
+            result
+        }
         401 => Err(AccessError::new(ErrorKind::Unauthorized, "no valid session credentials found in the request")),
         403 => Err(forbidden_from_body(&response.body)),
         429 => {

@@ -15,8 +15,6 @@ use std::time::Instant;
 pub enum TimerKind {
     /// A slab entry (client connection, pooled upstream, subrequest connection).
     Slot,
-    /// A pending subrequest, by its index in the subrequest table.
-    Subrequest,
     /// Accepting paused (connection limit or out of file descriptors) and should resume.
     ResumeAccept,
 }

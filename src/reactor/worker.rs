@@ -166,12 +166,11 @@ impl Worker {
         let mut events = Events::with_capacity(1024);
         let mut draining = false;
         loop {
-            let wait = self
-                .io
-                .timers
-                .next()
-                .map(|at| at.saturating_duration_since(Instant::now()))
-                .map_or(MAX_POLL_WAIT, |wait| wait.min(MAX_POLL_WAIT));
+            let next = match (self.io.timers.next(), self.identity.next_deadline()) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let wait = next.map(|at| at.saturating_duration_since(Instant::now())).map_or(MAX_POLL_WAIT, |wait| wait.min(MAX_POLL_WAIT));
             if let Err(error) = self.poll.poll(&mut events, Some(wait)) {
                 if error.kind() != io::ErrorKind::Interrupted {
                     error!(worker = self.id, %error, "poll failed; worker stops");
@@ -389,10 +388,6 @@ impl Worker {
         while let Some((at, key)) = self.io.timers.pop_due(self.io.now) {
             match key.kind {
                 TimerKind::ResumeAccept => self.resume_accept(),
-                TimerKind::Subrequest => {
-                    let deliveries = self.identity.on_subrequest_timeout(&mut self.io, &mut self.buffers, key.index, key.serial);
-                    self.deliver(deliveries);
-                }
                 TimerKind::Slot => match self.io.slab.get_mut(key.index) {
                     Some(Slot::Client(client)) if client.serial == key.serial => {
                         client.timer_fired(at);
@@ -420,6 +415,8 @@ impl Worker {
     }
 
     fn flush_subrequests(&mut self) {
+        let expired = self.identity.expire(&mut self.io, &mut self.buffers);
+        self.deliver(expired);
         let deliveries = self.identity.flush(&mut self.io, &mut self.buffers);
         self.deliver(deliveries);
     }

@@ -351,12 +351,42 @@ fn literal_end(bytes: &[u8], start: usize, word: &[u8]) -> Option<usize> {
 fn string_end(bytes: &[u8], start: usize) -> Option<usize> {
     let mut pos = start + 1;
     loop {
+        pos = skip_plain_string_bytes(bytes, pos);
         match bytes.get(pos)? {
             b'"' => return Some(pos + 1),
             b'\\' => pos += 2,
             _ => pos += 1,
         }
     }
+}
+
+/// Returns the first position at or after `from` holding a quote, a backslash or a control
+/// character (below 0x20), or `bytes.len()`. Strings are most of a session body, so this
+/// looks at eight bytes per step.
+pub(crate) fn skip_plain_string_bytes(bytes: &[u8], from: usize) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
+    // A byte of `word` is zero (or, with `limit`, below it) exactly where the result has its
+    // high bit set; bytes of 0x80 and above never match because of the `!word` term.
+    let below = |word: u64, limit: u64| word.wrapping_sub(ONES * limit) & !word & HIGH_BITS;
+    let mut pos = from;
+    while let Some(chunk) = bytes.get(pos..pos + 8) {
+        let mut word_bytes = [0u8; 8];
+        word_bytes.copy_from_slice(chunk);
+        let word = u64::from_le_bytes(word_bytes);
+        let special = below(word ^ (ONES * u64::from(b'"')), 1) | below(word ^ (ONES * u64::from(b'\\')), 1) | below(word, 0x20);
+        if special != 0 {
+            return pos + (special.trailing_zeros() / 8) as usize;
+        }
+        pos += 8;
+    }
+    while let Some(&byte) = bytes.get(pos) {
+        if byte == b'"' || byte == b'\\' || byte < 0x20 {
+            return pos;
+        }
+        pos += 1;
+    }
+    pos
 }
 
 /// Returns the position after the bracket that closes the container opened at `start`. The

@@ -114,6 +114,11 @@ impl JsonPath {
         Some(current)
     }
 
+    /// The path as written in the configuration.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
     /// Returns true for `@this`, which selects the whole document.
     pub fn is_this(&self) -> bool {
         self.steps.is_empty()

@@ -611,3 +611,24 @@ fn json_chars_decode_invalid_utf8_as_replacement() {
     let decoded: String = JsonChars::new(b"a\xffb\xe2\x82").collect();
     assert_eq!(decoded, "a\u{fffd}b\u{fffd}\u{fffd}");
 }
+
+#[test]
+fn plain_string_scan_matches_bytewise_scan() {
+    let naive = |bytes: &[u8], from: usize| {
+        bytes[from..].iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20).map_or(bytes.len(), |i| from + i)
+    };
+    let alphabet: &[u8] = b"ab\"\\\x01\x1f\x20\x7f\x80\xff\xc3\xa9 0}";
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    for _ in 0..20_000 {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let length = (state % 40) as usize;
+        let bytes: Vec<u8> = (0..length)
+            .map(|i| alphabet[((state >> (i % 48)) as usize + i * 7) % alphabet.len()])
+            .collect();
+        for from in 0..=length {
+            assert_eq!(super::skip_plain_string_bytes(&bytes, from), naive(&bytes, from), "{bytes:?} from {from}");
+        }
+    }
+}

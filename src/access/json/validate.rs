@@ -258,6 +258,7 @@ impl Validator<'_> {
     fn string(&mut self) -> Result<(), JsonError> {
         self.pos += 1;
         loop {
+            self.pos = super::skip_plain_string_bytes(self.bytes, self.pos);
             let Some(byte) = self.peek() else {
                 return Err(self.unexpected());
             };
