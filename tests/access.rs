@@ -500,8 +500,11 @@ fn regexp_rules_with_captures_and_priority() {
 #[test]
 fn decision_api_answers_with_mutated_headers() {
     let setup = start(&kratos_rule());
-    // Without X-Forwarded-Host the decided host is the API listener's own.
-    assert_eq!(setup.api_get("/decisions/orders", COOKIE).status, 404);
+    // The decided host comes from X-Forwarded-Host; rules ignore the port.
+    assert_eq!(setup.api_get("/decisions/orders", &format!("{COOKIE}X-Forwarded-Host: other.example\r\n")).status, 404);
+    assert_eq!(setup.api_get("/decisions/orders", &format!("{COOKIE}X-Forwarded-Host: 127.0.0.1:1\r\n")).status, 200);
+    let duplicated = format!("{COOKIE}X-Forwarded-Uri: /public/x\r\nX-Forwarded-Uri: /orders\r\n");
+    assert_eq!(setup.api_get("/decisions", &duplicated).status, 400, "a repeated forwarded header is rejected, never resolved");
     let host = format!("X-Forwarded-Host: {}\r\n", setup.proxy);
     let granted = setup.api_get("/decisions/orders?x=1", &format!("{COOKIE}{host}"));
     assert_eq!(granted.status, 200);

@@ -385,7 +385,13 @@ fn is_safe_header_value(value: &[u8]) -> bool {
 /// headers and never the request body.
 fn session_subrequest(check: &SessionCheck, request: &AccessRequest<'_>, credential: Credential<'_>) -> Subrequest {
     let endpoint = &check.endpoint;
-    let method = check.force_method.as_deref().map(str::as_bytes).unwrap_or(request.method);
+    // A HEAD check would come back without the session body, so HEAD requests are checked
+    // with GET unless force_method says otherwise.
+    let method = match check.force_method.as_deref() {
+        Some(forced) => forced.as_bytes(),
+        None if request.method == b"HEAD" => b"GET",
+        None => request.method,
+    };
     let mut bytes = Vec::with_capacity(256);
     bytes.extend_from_slice(method);
     bytes.push(b' ');

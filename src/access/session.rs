@@ -89,10 +89,12 @@ pub fn session_from_response(
     let response = match result {
         Ok(response) => response,
         Err(failure) => {
-            return Err(AccessError::new(
-                ErrorKind::ServiceUnavailable,
-                format!("session check {}", failure.describe()),
-            ))
+            // No answer at all is 503; an answer that is not valid HTTP is a bad gateway.
+            let kind = match failure {
+                SubFailure::InvalidResponse => ErrorKind::BadGateway,
+                SubFailure::Unreachable | SubFailure::TimedOut => ErrorKind::ServiceUnavailable,
+            };
+            return Err(AccessError::new(kind, format!("session check {}", failure.describe())));
         }
     };
     match response.status {

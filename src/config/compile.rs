@@ -971,11 +971,34 @@ fn compile_access(file: &ConfigFile, problems: &mut Problems) -> Option<AccessPo
         });
     }
 
-    let specs: Vec<RuleSpec<'_>> = file
-        .rules
+    // A header that any rule's mutators set is the gateway's on every route: an upstream that
+    // trusts X-User from the gateway must never get a client's copy through a rule that does
+    // not set it (an anonymous or noop rule on the same service). `Authorization` and
+    // `Cookie` stay per rule, because other routes legitimately carry the client's.
+    let mut owned_everywhere: Vec<Vec<u8>> = Vec::new();
+    for rule in &rules {
+        for key in &rule.owned_headers {
+            if key != b"authorization" && key != b"cookie" && !owned_everywhere.contains(key) {
+                owned_everywhere.push(key.clone());
+            }
+        }
+    }
+    for rule in &mut rules {
+        for key in &owned_everywhere {
+            if !rule.owned_headers.contains(key) {
+                rule.owned_headers.push(key.clone());
+            }
+        }
+    }
+
+    // Rules match the host without its port (see `pattern_without_port`), so a literal port
+    // in a pattern is dropped before compiling.
+    let urls: Vec<String> = file.rules.iter().map(|section| pattern_without_port(&section.matcher.url)).collect();
+    let specs: Vec<RuleSpec<'_>> = urls
         .iter()
         .zip(&specs_methods)
-        .map(|(section, methods)| RuleSpec { url: &section.matcher.url, methods, priority: section.priority })
+        .zip(&file.rules)
+        .map(|((url, methods), section)| RuleSpec { url, methods, priority: section.priority })
         .collect();
     let matcher = match RuleMatcher::compile(strategy, &specs) {
         Ok(matcher) => matcher,
@@ -986,6 +1009,17 @@ fn compile_access(file: &ConfigFile, problems: &mut Problems) -> Option<AccessPo
             return None;
         }
     };
+    for (index, section) in file.rules.iter().enumerate() {
+        if matcher.needs_backtracking(index) {
+            problems.warning(
+                root.key("rules").index(index).key("match").key("url"),
+                format!(
+                    "rule {:?} uses look-around, so it is matched with a backtracking engine after the others; a URL that takes it more than {} steps is denied with 500",
+                    section.id, 10_000
+                ),
+            );
+        }
+    }
     let overlaps = matcher.overlapping_pairs();
     for possible in &overlaps.possibly_overlapping {
         let (Some(a), Some(b)) = (file.rules.get(possible.first), file.rules.get(possible.second)) else { continue };
@@ -1101,11 +1135,45 @@ fn compile_authorizer(handler: &HandlerRef, globals: &AuthorizersSection, path: 
     }
 }
 
-/// The `scheme://host[:port]` origins named literally by rule URLs, lower-case.
+/// Removes a literal `:port` from the authority of a rule's `match.url`. The port of the Host
+/// header is chosen by the client and says nothing about which listener took the request,
+/// while routes match hosts without it (as Kong does); if rules kept it, a client could pick
+/// a port spelling that a protected rule does not cover while the route still sends the
+/// request to the protected service. A port written inside `<...>` is left alone; such a
+/// pattern then matches nothing, which fails closed.
+pub fn pattern_without_port(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else { return url.to_owned() };
+    let authority_start = scheme_end + 3;
+    let rest = &url[authority_start..];
+    let authority_end = authority_start + rest.find('/').unwrap_or(rest.len());
+    let authority = &url[authority_start..authority_end];
+    if authority.contains('<') || authority.contains('>') {
+        return url.to_owned();
+    }
+    let host_end = if authority.starts_with('[') {
+        match authority.find(']') {
+            Some(close) => close + 1,
+            None => return url.to_owned(),
+        }
+    } else {
+        match authority.rfind(':') {
+            Some(colon) => colon,
+            None => return url.to_owned(),
+        }
+    };
+    let port = &authority[host_end..];
+    let is_port = port.strip_prefix(':').is_some_and(|digits| !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()));
+    if !is_port {
+        return url.to_owned();
+    }
+    format!("{}{}", &url[..authority_start + host_end], &url[authority_end..])
+}
+
+/// The `scheme://host` origins (without port) named literally by rule URLs, lower-case.
 fn own_origins(file: &ConfigFile) -> Vec<String> {
     let mut origins: Vec<String> = Vec::new();
     for rule in &file.rules {
-        let url = &rule.matcher.url;
+        let url = &pattern_without_port(&rule.matcher.url);
         let Some(scheme_end) = url.find("://") else { continue };
         let after = &url[scheme_end + 3..];
         let authority_end = after.find('/').unwrap_or(after.len());
@@ -1254,4 +1322,19 @@ fn compile_id_token(
         problems.error(path.key("ttl"), "must be at least 1s");
     }
     Some(Arc::new(IdTokenMutator { keys, issuer_url, claims, ttl, cache: std::sync::Mutex::new(HashMap::new()) }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pattern_without_port;
+
+    #[test]
+    fn literal_ports_leave_rule_patterns() {
+        assert_eq!(pattern_without_port("http://127.0.0.1:8000/hello"), "http://127.0.0.1/hello");
+        assert_eq!(pattern_without_port("https://example.com:443"), "https://example.com");
+        assert_eq!(pattern_without_port("http://[::1]:8000/<**>"), "http://[::1]/<**>");
+        assert_eq!(pattern_without_port("http://example.com/a:1/<**>"), "http://example.com/a:1/<**>");
+        assert_eq!(pattern_without_port("http://<**>:8000/x"), "http://<**>:8000/x");
+        assert_eq!(pattern_without_port("http://example.com/x"), "http://example.com/x");
+    }
 }

@@ -29,10 +29,15 @@ fn input(config: &str, rules: &str) -> Input {
     Input { config_file: "oathkeeper.yml".to_owned(), config, rule_sources: vec!["rules.yml".to_owned()], rules }
 }
 
+/// Converts and returns the notes, leaving out the note every config without
+/// `serve.api.host` gets (tested on its own in `default_listeners_use_all_interfaces`).
 fn converted(config: &str, rules: &str) -> (Document, Vec<String>) {
     let (document, notes) = convert(&input(config, rules)).unwrap();
-    (document, notes.iter().map(Note::to_string).collect())
+    let notes = notes.iter().map(Note::to_string).filter(|note| !note.starts_with(API_HOST_NOTE)).collect();
+    (document, notes)
 }
+
+const API_HOST_NOTE: &str = "serve.api.host is empty";
 
 /// Returns a rule with noop, allow and noop, an upstream, and `extra` YAML lines appended.
 fn rule(id: &str, path: &str, extra: &str) -> String {
@@ -51,6 +56,8 @@ fn default_listeners_use_all_interfaces() {
     assert_eq!(document.proxy_listen, ["0.0.0.0:4455"]);
     assert_eq!(document.api_listen, ["0.0.0.0:4456"]);
     assert!(notes.is_empty(), "{notes:#?}");
+    let (_, all_notes) = convert(&input(ENABLED, &rule("a", "/a", ""))).unwrap();
+    assert!(all_notes.iter().any(|note| note.to_string().starts_with(API_HOST_NOTE)), "binding the API to all interfaces is reported");
 }
 
 #[test]

@@ -20,7 +20,7 @@ use tracing::{debug, warn};
 
 use super::exchange::Exchange;
 use super::local;
-use super::router::{RouteMatch, RouteRequest};
+use super::router::{strip_port, RouteMatch, RouteRequest};
 use super::socket::{Readiness, Stream};
 use super::upstream::UpstreamPool;
 use crate::access::errors::{AccessError, ErrorKind, ErrorRequest, ErrorResponse};
@@ -174,6 +174,10 @@ impl ClientConn {
             head_lent: false,
             subresult: None,
         })
+    }
+
+    pub fn role(&self) -> ListenerRole {
+        self.role
     }
 
     pub fn arm_initial_timer(&mut self, timers: &mut Timers) {
@@ -407,6 +411,14 @@ impl ClientConn {
             }
             TargetForm::Origin | TargetForm::Absolute => {}
         }
+        let method = self.head.method_bytes();
+        let standard = [b"GET".as_slice(), b"HEAD", b"POST", b"PUT", b"DELETE", b"CONNECT", b"OPTIONS", b"TRACE", b"PATCH"];
+        if standard.iter().any(|known| known.eq_ignore_ascii_case(method) && *known != method) {
+            // Methods are case-sensitive (RFC 9110 section 9.1): `get` is not GET, and some
+            // upstreams treat it as GET anyway. Reject the ambiguous spelling.
+            self.respond(local::error_response(400, "method names are case-sensitive: use the upper-case name"), true, head_only);
+            return Flow::Again;
+        }
         if self
             .head
             .connection_tokens()
@@ -447,7 +459,7 @@ impl ClientConn {
         url.clear();
         url.extend_from_slice(scheme.as_bytes());
         url.extend_from_slice(b"://");
-        url.extend(host.iter().map(u8::to_ascii_lowercase));
+        url.extend(strip_port(host).iter().map(u8::to_ascii_lowercase));
         url.extend_from_slice(self.head.path());
         if ctx.scratch.matcher.is_none() || ctx.scratch.matcher_config != Arc::as_ptr(&config) as usize {
             ctx.scratch.matcher = Some(config.access.matcher.new_scratch());
@@ -461,6 +473,12 @@ impl ClientConn {
             MatchOutcome::Matched(rule) => rule,
             MatchOutcome::NoMatch => {
                 let error = AccessError::new(ErrorKind::NotFound, "requested url does not match any rules");
+                return self.deny(error, None, ctx);
+            }
+            MatchOutcome::Undecided { rule } => {
+                let id = config.access.rules.get(rule).map_or("?", |r| r.id.as_str()).to_owned();
+                warn!(rule = %id, "rule pattern ran out of backtracking steps; request denied");
+                let error = AccessError::new(ErrorKind::InternalServerError, "the matching rule could not be decided");
                 return self.deny(error, None, ctx);
             }
             MatchOutcome::Ambiguous { first, second } => {
@@ -607,8 +625,7 @@ impl ClientConn {
             url.push('?');
             url.push_str(&String::from_utf8_lossy(query));
         }
-        let origin_len = scheme.len() + 3 + host.len();
-        let origin = url.get(..origin_len).unwrap_or("").to_ascii_lowercase();
+        let origin = format!("{scheme}://{}", String::from_utf8_lossy(strip_port(host))).to_ascii_lowercase();
         let url_is_own_origin = config.access.own_origins.iter().any(|own| *own == origin);
         let request = ErrorRequest {
             accept: self.head.header(b"accept"),
@@ -773,6 +790,14 @@ impl ClientConn {
     fn start_decision(&mut self, ctx: &mut Ctx<'_>) -> Flow {
         let config = Arc::clone(&self.config);
         let head = &self.head;
+        let forwarded = [b"x-forwarded-method".as_slice(), b"x-forwarded-proto", b"x-forwarded-host", b"x-forwarded-uri"];
+        let repeated = forwarded.iter().any(|wanted| head.headers().filter(|(name, _)| name.eq_ignore_ascii_case(wanted)).count() > 1);
+        if repeated {
+            // A proxy in front that appends instead of replacing would let the client choose
+            // which copy is decided about.
+            self.respond(local::error_response(400, "X-Forwarded-Method, -Proto, -Host and -Uri may each appear once"), true, false);
+            return Flow::Again;
+        }
         let method = head.header(b"x-forwarded-method").unwrap_or(head.method_bytes()).to_ascii_uppercase();
         let scheme = match head.header(b"x-forwarded-proto") {
             Some(proto) if proto.eq_ignore_ascii_case(b"https") => "https",
@@ -796,6 +821,11 @@ impl ClientConn {
                 (rest, head.query().map(<[u8]>::to_vec))
             }
         };
+        let query_valid = query.as_deref().is_none_or(|q| q.iter().all(|&b| b > 0x20 && b < 0x7f && b != b'#'));
+        if !query_valid {
+            self.respond(local::error_response(400, "invalid query in X-Forwarded-Uri"), true, false);
+            return Flow::Again;
+        }
         let valid_token = !method.is_empty() && method.iter().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(b));
         let valid_host = !host.is_empty() && host.iter().all(|&b| b.is_ascii_alphanumeric() || b".-:[]_".contains(&b));
         if !valid_token || !valid_host {
@@ -819,7 +849,7 @@ impl ClientConn {
         url.clear();
         url.extend_from_slice(scheme.as_bytes());
         url.extend_from_slice(b"://");
-        url.extend_from_slice(&host);
+        url.extend_from_slice(strip_port(&host));
         url.extend_from_slice(&path);
         let mut scratch = config.access.matcher.new_scratch();
         let target = Box::new(DecisionTarget { method, scheme: scheme.to_owned(), host, path, query });
@@ -830,7 +860,7 @@ impl ClientConn {
                 let error = AccessError::new(ErrorKind::NotFound, "requested url does not match any rules");
                 return self.deny_with_cookies(error, None, &[], Some(&target), ctx);
             }
-            MatchOutcome::Ambiguous { .. } => {
+            MatchOutcome::Ambiguous { .. } | MatchOutcome::Undecided { .. } => {
                 let error = AccessError::new(ErrorKind::InternalServerError, "expected exactly one rule but found multiple rules");
                 return self.deny_with_cookies(error, None, &[], Some(&target), ctx);
             }

@@ -255,7 +255,13 @@ impl ClientConn {
                 let response_open = !matches!(exchange.response, ResponsePhase::Done);
                 if response_open && self.wbuf.len() < CLIENT_WRITE_LIMIT {
                     ctx.buffers.ensure(&mut upstream.rbuf);
-                    match upstream.stream.read(&mut upstream.rbuf, UPSTREAM_READ_LIMIT) {
+                    // A response head may be larger than one body read; it must fit, so that an
+                    // oversized head is rejected at once instead of stalling.
+                    let limit = match exchange.response {
+                        ResponsePhase::Head => UPSTREAM_READ_LIMIT.max(self.config.limits.response.max_head_bytes + 1),
+                        _ => UPSTREAM_READ_LIMIT,
+                    };
+                    match upstream.stream.read(&mut upstream.rbuf, limit) {
                         Ok(0) => {}
                         Ok(_) => {
                             exchange.last_upstream_io = now;

@@ -26,6 +26,14 @@ const NOT_FORWARDED: &[&[u8]] = &[
     b"host",
     b"expect",
     b"proxy-authorization",
+    // Headers that some frameworks (IIS URL Rewrite, Symfony, Rails, Express middleware)
+    // use to override the request line: the rules matched the real path and method, so the
+    // upstream must not be told another one.
+    b"x-original-url",
+    b"x-rewrite-url",
+    b"x-http-method-override",
+    b"x-http-method",
+    b"x-method-override",
 ];
 
 /// Forwarding headers that are replaced unless the peer is a trusted proxy.
@@ -37,6 +45,9 @@ const FORWARDING: &[&[u8]] = &[
     b"x-forwarded-prefix",
     b"x-real-ip",
     b"forwarded",
+    b"true-client-ip",
+    b"x-client-ip",
+    b"x-cluster-client-ip",
 ];
 
 /// Returns whether `name` is in `list` (lower-case names) or folds onto one of them when
@@ -178,7 +189,9 @@ fn write_merged_cookie(out: &mut BytesMut, head: &RequestHead, cookies: &[(Strin
     out.put_slice(b"Cookie: ");
     let mut first = true;
     for (name, value) in crate::access::pipeline::cookies(head) {
-        if cookies.iter().any(|(own, _)| own.as_bytes() == name) {
+        // PHP and some other frameworks read `user.id`, `user id` and `user[id` as
+        // `user_id`, so every spelling that folds onto a mutator's cookie is dropped.
+        if cookies.iter().any(|(own, _)| same_cookie_name(own.as_bytes(), name)) {
             continue;
         }
         if !first {
@@ -277,4 +290,13 @@ impl std::io::Write for BytesWriter<'_> {
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
+}
+
+/// Compares cookie names case-insensitively, reading `.`, space and `[` as `_`.
+fn same_cookie_name(a: &[u8], b: &[u8]) -> bool {
+    let fold = |byte: u8| match byte {
+        b'.' | b' ' | b'[' => b'_',
+        other => other.to_ascii_lowercase(),
+    };
+    a.len() == b.len() && a.iter().zip(b).all(|(&x, &y)| fold(x) == fold(y))
 }

@@ -4,7 +4,7 @@
 //! Among matching routes Kong picks by a fixed priority, reproduced here by sorting one entry
 //! per (route, path) at load time, so that `find` returns the first entry that matches:
 //! 1. more attribute kinds set wins;
-//! 2. a route whose hosts are all plain beats one with a wildcard host;
+//! 2. a route whose hosts are all plain beats one with a wildcard host or no hosts;
 //! 3. more header names wins;
 //! 4. a regex path (`~` prefix) beats a plain prefix, then higher `regex_priority` wins;
 //! 5. a longer plain prefix wins;
@@ -123,7 +123,9 @@ impl Router {
                 + usize::from(!route.hosts.is_empty())
                 + usize::from(!route.headers.is_empty())
                 + usize::from(has_paths);
-            let plain_hosts = route.hosts.iter().all(|host| matches!(host, HostMatcher::Exact(_)));
+            // As in Kong, only a route that has hosts, all of them plain, gets this bit: a
+            // route without hosts does not outrank one with a wildcard host by it.
+            let plain_hosts = !route.hosts.is_empty() && route.hosts.iter().all(|host| matches!(host, HostMatcher::Exact(_)));
             let mut push = |path: PathMatcher| {
                 let (is_regex, prefix_len) = match &path {
                     PathMatcher::Any => (false, 0),
@@ -158,7 +160,12 @@ impl Router {
         for entry in &self.entries {
             let Some(route) = self.routes.get(entry.route) else { continue };
             let Some(matched_len) = path_match(&entry.path, request.path) else { continue };
-            if !route.methods.is_empty() && !route.methods.iter().any(|m| m.as_bytes() == request.method) {
+            if route.strip_path && !at_segment_boundary(request.path, matched_len) {
+                continue;
+            }
+            // Case-insensitive, as rules compare methods, so that a route and a rule never
+            // disagree on a method spelled in lower case.
+            if !route.methods.is_empty() && !route.methods.iter().any(|m| m.as_bytes().eq_ignore_ascii_case(request.method)) {
                 continue;
             }
             if !route.hosts.is_empty() && !route.hosts.iter().any(|host| host_match(host, request.host)) {
@@ -187,6 +194,17 @@ struct PriorityKey {
     regex_priority: Reverse<i32>,
     prefix_len: Reverse<usize>,
     order: usize,
+}
+
+/// True when the first `matched_len` bytes of `path` end at a segment boundary. A stripping
+/// route only matches there: with `/api` stripped, `/apiadmin/users` would reach the upstream
+/// as `/admin/users`, a path the rules never saw. Kong strips any byte prefix; portcullis
+/// does not.
+fn at_segment_boundary(path: &[u8], matched_len: usize) -> bool {
+    matched_len == 0
+        || matched_len >= path.len()
+        || path.get(matched_len - 1) == Some(&b'/')
+        || path.get(matched_len) == Some(&b'/')
 }
 
 /// Returns how many bytes of `path` the matcher consumed, or None.
@@ -328,7 +346,7 @@ mod tests {
         );
         assert_eq!(find(&router, "GET", "x", "/api/v2/users").as_deref(), Some("long"));
         assert_eq!(find(&router, "GET", "x", "/api/v1").as_deref(), Some("short"));
-        assert_eq!(find(&router, "GET", "x", "/apix").as_deref(), Some("short"));
+        assert_eq!(find(&router, "GET", "x", "/apix").as_deref(), None, "a stripping route matches at segment boundaries only");
         assert_eq!(find(&router, "GET", "x", "/other"), None);
     }
 
@@ -375,7 +393,6 @@ mod tests {
             ("", "/hello/x", 6, true, "/x"),
             ("/s", "/fv0/req", 4, true, "/s/req"),
             ("/s", "/fv0/req", 4, false, "/s/fv0/req"),
-            ("/s", "/fv0req", 4, true, "/sreq"),
             ("/s/", "/fv0/req", 4, true, "/s/req"),
             ("/s", "/fv0", 4, true, "/s"),
             ("/", "/a/", 2, true, "/"),

@@ -20,8 +20,11 @@ use crate::identity::SharedIdentity;
 pub struct Shared {
     /// The configuration new requests start with; replaced atomically on reload.
     pub config: ArcSwap<Config>,
-    /// Open client connections across workers, checked against `limits.max_connections`.
+    /// Open proxy connections across workers, checked against `limits.max_connections`.
     pub open_connections: AtomicUsize,
+    /// Open API connections across workers. They have their own limit, so that a flood of
+    /// proxy clients cannot make health checks and decisions wait.
+    pub api_connections: AtomicUsize,
     /// Set once on shutdown: stop accepting, finish in-flight requests, then exit.
     pub draining: AtomicBool,
     /// Subrequests in flight across workers, and the session cache.
@@ -33,8 +36,17 @@ impl Shared {
         Shared {
             config: ArcSwap::new(config),
             open_connections: AtomicUsize::new(0),
+            api_connections: AtomicUsize::new(0),
             draining: AtomicBool::new(false),
             identity: Arc::new(SharedIdentity::new(workers)),
+        }
+    }
+
+    /// The open-connection counter of a listener role.
+    pub fn connections(&self, role: ListenerRole) -> &AtomicUsize {
+        match role {
+            ListenerRole::Proxy => &self.open_connections,
+            ListenerRole::Api => &self.api_connections,
         }
     }
 

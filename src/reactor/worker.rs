@@ -29,6 +29,9 @@ pub const WAKER_TOKEN: Token = Token(usize::MAX - 1);
 /// How long accepting pauses after the process ran out of file descriptors.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
+/// Connections the API listener accepts at once, across workers.
+const API_MAX_CONNECTIONS: usize = 1024;
+
 /// Longest wait in `poll`, so that a reload or drain is noticed even without events.
 const MAX_POLL_WAIT: Duration = Duration::from_secs(1);
 
@@ -111,7 +114,11 @@ pub struct Worker {
     scratch: Scratch,
     round_robin: HashMap<usize, usize>,
     listener_slots: Vec<usize>,
-    accept_paused: bool,
+    /// Accepting paused per listener role (indexed by `ListenerRole as usize`) because its
+    /// connection limit was reached.
+    accept_paused: [bool; 2],
+    /// Accepting paused because the process ran out of file descriptors.
+    out_of_descriptors: bool,
     clients: usize,
     /// Connections opened or closed since memory was last handed back to the system.
     churn_since_trim: usize,
@@ -153,7 +160,8 @@ impl Worker {
             scratch: Scratch { matcher: None, url: Vec::new(), upstream_path: Vec::new(), matcher_config: 0 },
             round_robin: HashMap::new(),
             listener_slots,
-            accept_paused: false,
+            accept_paused: [false; 2],
+            out_of_descriptors: false,
             clients: 0,
             churn_since_trim: 0,
         };
@@ -301,8 +309,8 @@ impl Worker {
                 self.io.slab.remove(slot);
                 self.clients = self.clients.saturating_sub(1);
                 self.churn_since_trim += 1;
-                self.shared.open_connections.fetch_sub(1, Ordering::AcqRel);
-                if self.accept_paused {
+                self.shared.connections(client.role()).fetch_sub(1, Ordering::AcqRel);
+                if self.accept_paused[client.role() as usize] {
                     self.resume_accept();
                 }
             }
@@ -310,14 +318,24 @@ impl Worker {
     }
 
     fn accept(&mut self, slot: usize) {
-        if self.accept_paused || self.shared.is_draining() {
+        if self.shared.is_draining() {
             return;
         }
+        let Some(Slot::Listener(listener)) = self.io.slab.get(slot) else { return };
+        let role = listener.role;
+        if self.accept_paused[role as usize] || self.out_of_descriptors {
+            return;
+        }
+        let max = match role {
+            ListenerRole::Proxy => self.config.limits.max_connections,
+            ListenerRole::Api => API_MAX_CONNECTIONS,
+        };
         loop {
-            let max = self.config.limits.max_connections;
-            if self.shared.open_connections.load(Ordering::Acquire) >= max {
-                warn!(worker = self.id, max_connections = max, "connection limit reached; accepting paused");
-                self.pause_accept(ACCEPT_BACKOFF);
+            let open = self.shared.connections(role).load(Ordering::Acquire);
+            if open >= max {
+                warn!(worker = self.id, ?role, open, max, "connection limit reached; accepting paused until connections close");
+                self.accept_paused[role as usize] = true;
+                self.arm_resume();
                 return;
             }
             let Some(Slot::Listener(listener)) = self.io.slab.get_mut(slot) else { return };
@@ -327,7 +345,8 @@ impl Worker {
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
                 Err(error) if is_fd_exhaustion(&error) => {
                     warn!(worker = self.id, %error, "out of file descriptors; accepting paused");
-                    self.pause_accept(ACCEPT_BACKOFF);
+                    self.out_of_descriptors = true;
+                    self.arm_resume();
                     return;
                 }
                 Err(error) => {
@@ -337,11 +356,10 @@ impl Worker {
                 }
             };
             debug!(worker = self.id, peer = %peer, "connection accepted");
-            let role = listener.role;
             let tls = listener.tls.clone();
             let local = listener.addr;
             let _ = tcp.set_nodelay(true);
-            self.shared.open_connections.fetch_add(1, Ordering::AcqRel);
+            self.shared.connections(role).fetch_add(1, Ordering::AcqRel);
             self.clients += 1;
             self.churn_since_trim += 1;
             let serial = self.io.serial();
@@ -353,14 +371,14 @@ impl Worker {
                 Err(error) => {
                     warn!(worker = self.id, %error, "cannot set up TLS for a new connection");
                     self.clients -= 1;
-                    self.shared.open_connections.fetch_sub(1, Ordering::AcqRel);
+                    self.shared.connections(role).fetch_sub(1, Ordering::AcqRel);
                     continue;
                 }
             };
             if let Err(error) = self.io.registry.register(client.stream.tcp_mut(), Token(client_slot), Interest::READABLE | Interest::WRITABLE) {
                 warn!(worker = self.id, %error, "cannot register a new connection");
                 self.clients -= 1;
-                self.shared.open_connections.fetch_sub(1, Ordering::AcqRel);
+                self.shared.connections(role).fetch_sub(1, Ordering::AcqRel);
                 continue;
             }
             client.arm_initial_timer(&mut self.io.timers);
@@ -368,19 +386,23 @@ impl Worker {
         }
     }
 
-    fn pause_accept(&mut self, for_how_long: Duration) {
-        if !self.accept_paused {
-            self.accept_paused = true;
-            let key = TimerKey { kind: TimerKind::ResumeAccept, index: 0, serial: 0 };
-            self.io.timers.arm(key, self.io.now + for_how_long, None);
-        }
+    /// Retries accepting after a pause, in case no connection closes to trigger it.
+    fn arm_resume(&mut self) {
+        let key = TimerKey { kind: TimerKind::ResumeAccept, index: 0, serial: 0 };
+        self.io.timers.arm(key, self.io.now + ACCEPT_BACKOFF, None);
     }
 
+    /// Accepts again after a pause. Edge-triggered listeners only announce new connections,
+    /// so whatever queued meanwhile is drained now.
     fn resume_accept(&mut self) {
-        self.accept_paused = false;
-        // Edge-triggered listeners only signal new connections; drain what queued meanwhile.
+        let was_paused = self.accept_paused.iter().any(|&p| p) || self.out_of_descriptors;
+        self.accept_paused = [false; 2];
+        self.out_of_descriptors = false;
         for slot in self.listener_slots.clone() {
             self.accept(slot);
+        }
+        if was_paused && !self.accept_paused.iter().any(|&p| p) && !self.out_of_descriptors {
+            info!(worker = self.id, "accepting connections again");
         }
     }
 

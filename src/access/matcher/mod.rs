@@ -59,6 +59,13 @@ pub enum MatchOutcome {
     /// Exactly one rule wins. Carries its index into the rules given to
     /// [`RuleMatcher::compile`].
     Matched(usize),
+    /// A rule that needs backtracking (look-around) ran out of its step budget on this URL,
+    /// so whether it matches is unknown. The gateway answers 500 rather than guess, because
+    /// guessing "no match" could let a weaker overlapping rule apply.
+    Undecided {
+        /// The rule whose pattern could not be decided.
+        rule: usize,
+    },
     /// Several rules match and priority does not separate the best ones (Oathkeeper responds
     /// with 500). Carries the two lowest indexes among the tied rules, `first < second`.
     Ambiguous {
@@ -210,15 +217,25 @@ impl RuleMatcher {
                     let plausible = url.starts_with(&rule.pattern.prefix)
                         && url.ends_with(&rule.pattern.suffix)
                         && rule.allows_method(method);
-                    // NOTE: a URL that exhausts fancy_regex's backtrack limit counts as no match.
-                    if plausible && regex.is_match(text).unwrap_or(false) {
-                        best.offer(index, rule.priority);
+                    if !plausible {
+                        continue;
+                    }
+                    match regex.is_match(text) {
+                        Ok(true) => best.offer(index, rule.priority),
+                        Ok(false) => {}
+                        Err(_) => return MatchOutcome::Undecided { rule: index },
                     }
                 }
             }
         }
 
         best.outcome()
+    }
+
+    /// True when rule `index` needs the backtracking engine (look-around), which is slower
+    /// and may deny a request whose URL exhausts the step budget.
+    pub fn needs_backtracking(&self, index: usize) -> bool {
+        self.backtracking_rules.contains(&index)
     }
 
     /// Returns the regexp capture groups of rule `index` on `url`, group 1 first, with `""`
@@ -297,13 +314,18 @@ impl RuleMatcher {
     }
 }
 
+/// Backtracking steps one look-around rule may take per URL. fancy_regex's default of a
+/// million let one crafted URL hold an event loop for tens of milliseconds; this bound keeps
+/// it well under a millisecond, and running out denies the request (`Undecided`).
+const BACKTRACK_LIMIT: usize = 10_000;
+
 fn compile_rule(
     strategy: MatchingStrategy,
     spec: &RuleSpec<'_>,
 ) -> Result<CompiledRule, PatternError> {
     let pattern = pattern::compile_pattern(strategy, spec.url)?;
     let backtracking = if pattern.needs_backtracking {
-        let regex = fancy_regex::Regex::new(&pattern.regex).map_err(|error| {
+        let regex = fancy_regex::RegexBuilder::new(&pattern.regex).backtrack_limit(BACKTRACK_LIMIT).build().map_err(|error| {
             PatternError::InvalidRegex {
                 offset: 0,
                 message: error.to_string(),

@@ -83,7 +83,16 @@ impl Converter<'_> {
         };
         let host = match self.config_value(&["serve", server, "host"]) {
             Some(Value::String(host)) if !host.is_empty() => host.clone(),
-            _ => "0.0.0.0".to_owned(),
+            _ => {
+                if server == "api" {
+                    // The decision API trusts X-Forwarded-* headers, so it must not be
+                    // reachable by clients; say so rather than copy the default silently.
+                    self.note(
+                        "serve.api.host is empty, so the API listener binds 0.0.0.0 as in Oathkeeper; the decision API trusts X-Forwarded-* headers, so restrict it to the proxy in front (for example 127.0.0.1)".to_owned(),
+                    );
+                }
+                "0.0.0.0".to_owned()
+            }
         };
         if host.contains(':') && !host.starts_with('[') {
             format!("[{host}]:{port}")
