@@ -205,6 +205,23 @@ rss_kib() {
     echo "$total"
 }
 
+# Machine-wide CPU time as "BUSY TOTAL" in clock ticks, summed over all cores, from the
+# first line of /proc/stat (busy: user, nice, system, irq, softirq, steal).
+machine_ticks() {
+    awk '/^cpu / { busy = $2 + $3 + $4 + $7 + $8 + $9; print busy, busy + $5 + $6; exit }' /proc/stat
+}
+
+# Reads the output of bash's `times` and prints the CPU time, in clock ticks, of the children
+# that the shell has waited for. `times` must run in the measuring shell itself, because a
+# subshell has its own, empty, count.
+children_ticks() {
+    awk -v hz="$CLK_TCK" 'NR == 2 {
+        total = 0
+        for (i = 1; i <= 2; i++) { split($i, part, "m"); total += part[1] * 60 + part[2] }
+        printf "%.0f", total * hz
+    }'
+}
+
 # PIDs whose CPU time counts for a proxy: portcullis is one process; nginx is the master and
 # its workers.
 proxy_pids() {
@@ -261,6 +278,8 @@ RESULTS_ROWS=()
 measure() {
     local scenario=$1 contender=$2 workers=$3 connections=$4 path=$5 session_prefix=$6 expect=$7
     local url output before after requests duration status_errors socket_errors p50 p99 rps cpu
+    local ours busy_before total_before busy_after total_after wrk_before wrk_after
+    local ours_before ours_after other
     local status=""
     [ "$expect" = ok ] || status=$expect
     url=$(url_of "$contender" "$path")
@@ -268,11 +287,30 @@ measure() {
 
     run_wrk "$connections" "$WARMUP" "$url" "$session_prefix" "$status" >/dev/null
     # shellcheck disable=SC2046
+    ours=$(echo $(proxy_pids "$contender") "$UPSTREAM_PID" "$WHOAMI_PID" | tr ' ' '\n' | sort -u)
+    read -r busy_before total_before < <(machine_ticks)
+    times >"$WORK/times.txt"
+    wrk_before=$(children_ticks <"$WORK/times.txt")
+    # shellcheck disable=SC2086
+    ours_before=$(cpu_ticks $ours)
+    # shellcheck disable=SC2046
     before=$(cpu_ticks $(proxy_pids "$contender"))
-    output=$(run_wrk "$connections" "$DURATION" "$url" "$session_prefix" "$status")
+    # In the foreground, so that `times` counts wrk's CPU time once it has been waited for.
+    run_wrk "$connections" "$DURATION" "$url" "$session_prefix" "$status" >"$WORK/wrk-run.txt"
     # shellcheck disable=SC2046
     after=$(cpu_ticks $(proxy_pids "$contender"))
+    # shellcheck disable=SC2086
+    ours_after=$(cpu_ticks $ours)
+    times >"$WORK/times.txt"
+    wrk_after=$(children_ticks <"$WORK/times.txt")
+    read -r busy_after total_after < <(machine_ticks)
+    output=$(cat "$WORK/wrk-run.txt")
     echo "$output" >>"$WORK/wrk.log"
+    # Share of all cores used by processes other than the proxy, the stubs and wrk: the
+    # noise from the rest of the machine during the run.
+    other=$(awk -v busy=$((busy_after - busy_before)) -v total=$((total_after - total_before)) \
+        -v ours=$((ours_after - ours_before + wrk_after - wrk_before)) \
+        'BEGIN { share = total > 0 ? (busy - ours) * 100 / total : 0; printf "%.1f", share < 0 ? 0 : share }')
 
     requests=$(result_field "$output" requests)
     duration=$(result_field "$output" duration_us)
@@ -296,8 +334,8 @@ measure() {
     rps=$(awk -v r="$requests" -v d="$duration" 'BEGIN { printf "%.0f", r / (d / 1e6) }')
     cpu=$(awk -v t=$((after - before)) -v hz="$CLK_TCK" -v r="$requests" \
         'BEGIN { printf "%.2f", t * 1e6 / hz / r }')
-    RESULTS_ROWS+=("kind=load scenario=$scenario contender=$contender workers=$workers connections=$connections requests=$requests duration_us=$duration rps=$rps p50_us=$p50 p99_us=$p99 cpu_us_per_request=$cpu status_errors=$status_errors socket_errors=$socket_errors")
-    echo "   $rps requests/s, p50 $p50 us, p99 $p99 us, $cpu us CPU per request, $socket_errors socket errors" >&2
+    RESULTS_ROWS+=("kind=load scenario=$scenario contender=$contender workers=$workers connections=$connections requests=$requests duration_us=$duration rps=$rps p50_us=$p50 p99_us=$p99 cpu_us_per_request=$cpu status_errors=$status_errors socket_errors=$socket_errors other_load_pct=$other")
+    echo "   $rps requests/s, p50 $p50 us, p99 $p99 us, $cpu us CPU per request, $socket_errors socket errors, other load $other%" >&2
 }
 
 # Counts the system calls of a proxy's request-handling processes over a short run.
@@ -419,6 +457,7 @@ NGINX_VERSION=$("$NGINX" -v 2>&1 | sed 's/^nginx version: //')
 WRK_VERSION=$( (wrk -v 2>&1 || true) | awk 'NR == 1 { print $2 }')
 RESULTS="$LOAD_DIR/results-$(date -u +%Y-%m-%d-%H%M).txt"
 
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "portcullis $COMMIT vs $NGINX_VERSION on $(nproc) x $CPU_MODEL; $DURATION s per run" >&2
 start_stubs
 start_portcullis 1 "$PROXY_CPU"
@@ -499,7 +538,7 @@ fi
 
 {
     echo "# portcullis vs nginx load comparison, written by benches/compare.sh"
-    echo "kind=meta date=$DATE commit=$COMMIT nproc=$(nproc) cpu_model=\"$CPU_MODEL\" nginx=\"$NGINX_VERSION\" wrk=$WRK_VERSION duration_s=$DURATION warmup_s=$WARMUP connections=$CONNECTIONS sessions=$SESSIONS proxy_cpu=$PROXY_CPU load_cpu=$LOAD_CPU"
+    echo "kind=meta date=$DATE load_average_start=\"$LOAD_START\" load_average_end=\"$(cut -d' ' -f1-3 /proc/loadavg)\" commit=$COMMIT nproc=$(nproc) cpu_model=\"$CPU_MODEL\" nginx=\"$NGINX_VERSION\" wrk=$WRK_VERSION duration_s=$DURATION warmup_s=$WARMUP connections=$CONNECTIONS sessions=$SESSIONS proxy_cpu=$PROXY_CPU load_cpu=$LOAD_CPU"
     printf '%s\n' "${RESULTS_ROWS[@]}"
 } >"$RESULTS"
 

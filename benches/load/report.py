@@ -87,17 +87,19 @@ def main():
              meta.get("duration_s", "?"), meta.get("warmup_s", "?"),
              meta.get("connections", "?"), meta.get("sessions", "?")))
     print()
-    print("| Scenario | Contender | Workers | Connections | Requests/s | p50 (ms) | p99 (ms) | CPU per request (µs) | Socket errors |")
-    print("| --- | --- | --: | --: | --: | --: | --: | --: | --: |")
+    print("| Scenario | Contender | Workers | Connections | Requests/s | p50 (ms) | p99 (ms) | CPU per request (µs) | Socket errors | Other load (%) |")
+    print("| --- | --- | --: | --: | --: | --: | --: | --: | --: | --: |")
     for r in load:
-        print("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+        print("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
             SCENARIOS.get(r["scenario"], r["scenario"]),
             CONTENDERS.get(r["contender"], r["contender"]),
             r["workers"], r["connections"], r["rps"],
             milliseconds(r["p50_us"]), milliseconds(r["p99_us"]),
-            r["cpu_us_per_request"], r["socket_errors"]))
+            r["cpu_us_per_request"], r["socket_errors"], r.get("other_load_pct", "-")))
     print()
-    print("CPU per request is the utime + stime of the proxy processes (of the upstream stub in the direct row) over the run, divided by the requests completed.")
+    print("CPU per request is the utime + stime of the proxy processes (of the upstream stub in the direct row) over the run, divided by the requests completed. Other load is the share of both cores used during the run by processes other than the proxy, the stubs and wrk.")
+    print()
+    print("Load average at start and end: %s; %s." % (meta.get("load_average_start", "?"), meta.get("load_average_end", "?")))
 
     by_key = {(r["scenario"], r["contender"]): r for r in load}
     rows = []
