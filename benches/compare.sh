@@ -50,8 +50,8 @@ NGINX_PORT=$((PORT_BASE + 4))
 UPSTREAM="127.0.0.1:$UPSTREAM_PORT"
 WHOAMI="127.0.0.1:$WHOAMI_PORT"
 
-# Identity id of session number N (0-based), as the whoami stub is told and as X-User must
-# carry it upstream.
+# Identity id of session number N (0-based): the whoami stub is started with it, and the
+# upstream must receive it in X-User.
 identity_of() {
     printf '00000000-0000-4000-8000-%012d' "$1"
 }
@@ -126,7 +126,7 @@ start_bg() {
     PIDS+=("$STARTED_PID")
 }
 
-# Stops a process started with start_bg and forgets it.
+# Stops a process started with start_bg and removes it from PIDS.
 stop_bg() {
     local pid=$1 kept=() other
     stop_pid "$pid"
@@ -256,9 +256,9 @@ result_field() {
     sed -n "s/^RESULT.* $2=\([0-9]*\).*/\1/p" <<<"$1"
 }
 
-# Runs wrk against URL. SESSION_PREFIX empty: a fixed request without cookies; otherwise
-# requests rotate through SESSIONS cookies with that prefix, and with STATUS set wrk also
-# counts the responses whose status differs from it.
+# Runs wrk against URL. With SESSION_PREFIX empty, wrk sends one fixed request without
+# cookies. Otherwise requests rotate through SESSIONS cookies with that prefix. With STATUS
+# set, wrk also counts the responses whose status differs from it.
 run_wrk() {
     local connections=$1 seconds=$2 url=$3 session_prefix=$4 status=${5:-}
     local path=${url#http://*/}
@@ -358,7 +358,7 @@ count_syscalls() {
     requests=$(result_field "$output" requests)
     calls=$(awk '$NF == "total" { print $4 }' "$WORK/strace-$scenario-$contender.txt")
     if [ -z "$requests" ] || [ "$requests" -eq 0 ] || [ -z "$calls" ]; then
-        echo "error: strace run against $url gave no count; strace said:" >&2
+        echo "error: strace run against $url counted no system calls or requests; strace output:" >&2
         cat "$WORK/strace.log" "$WORK/strace-$scenario-$contender.txt" >&2
         exit 1
     fi

@@ -40,6 +40,7 @@ matching_strategy = "glob"
 
 [authenticators.cookie_session]
 check_session_url = "http://127.0.0.1:4433/sessions/whoami"
+preserve_path = true
 only = ["ory_kratos_session"]
 subject_from = "identity.id"
 extra_from = "@this"

@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
-"""Opens many keep-alive client connections to a proxy on loopback and holds them idle.
+"""Opens many keep-alive client connections to a proxy on loopback and keeps them idle.
 
 Each connection sends one GET, reads the whole response (which must be 200 with a
 Content-Length body), and then stays open without sending anything. Connections are opened
-in batches so that the listen backlog never overflows. When every connection is idle the
-script prints `idle N` on stdout and holds them until --hold seconds have passed or it is
+in batches (250 by default) smaller than the proxies' listen backlog (1,024 in compare.sh). When every connection is idle the
+script prints `idle N` on stdout and keeps them open until --hold seconds have passed or it is
 terminated. It exits with status 1 if a connection fails.
 
 Used by benches/compare.sh to measure the proxy's resident memory per idle connection.
@@ -28,14 +28,14 @@ def parse_args():
     parser.add_argument("--path", default="/plain", help="request path")
     parser.add_argument("--count", type=int, default=10000, help="connections to open")
     parser.add_argument("--batch", type=int, default=250, help="connections opened at once")
-    parser.add_argument("--hold", type=float, default=60.0, help="seconds to hold them idle")
+    parser.add_argument("--hold", type=float, default=60.0, help="seconds to keep the idle connections open")
     parser.add_argument("--timeout", type=float, default=10.0,
                         help="seconds allowed for one batch to connect and get its responses")
     return parser.parse_args()
 
 
 def response_complete(data):
-    """Returns True when `data` holds a whole 200 response with a Content-Length body,
+    """Returns True when `data` contains a whole 200 response with a Content-Length body,
     False when more bytes are needed; raises ValueError for anything else."""
     end = data.find(b"\r\n\r\n")
     if end < 0:
@@ -104,17 +104,17 @@ def main():
     if args.host not in ("127.0.0.1", "::1", "localhost"):
         sys.exit("refusing a non-loopback host: %s" % args.host)
     request = ("GET %s HTTP/1.1\r\nHost: %s:%d\r\n\r\n" % (args.path, args.host, args.port)).encode()
-    held = []
+    idle = []
     try:
-        while len(held) < args.count:
-            size = min(args.batch, args.count - len(held))
-            held.extend(open_batch(args, size, request))
+        while len(idle) < args.count:
+            size = min(args.batch, args.count - len(idle))
+            idle.extend(open_batch(args, size, request))
     except (OSError, ValueError, TimeoutError) as error:
-        print("failed after %d connections: %s" % (len(held), error), file=sys.stderr)
+        print("failed after %d connections: %s" % (len(idle), error), file=sys.stderr)
         sys.exit(1)
-    print("idle %d" % len(held), flush=True)
+    print("idle %d" % len(idle), flush=True)
     time.sleep(args.hold)
-    for sock in held:
+    for sock in idle:
         sock.close()
 
 

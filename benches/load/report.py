@@ -5,8 +5,8 @@ Usage: report.py RESULTS_FILE
 
 The results file has one record per line, as space-separated key=value pairs (values with
 spaces in double quotes); lines starting with `#` are comments. Ratios are portcullis
-divided by nginx from the same run: above 1 means portcullis has more of that quantity
-(more requests/s is better; more latency, CPU time, system calls or memory is worse).
+divided by nginx from the same run, so above 1 means portcullis has more of that quantity.
+More requests/s is better. More latency, CPU time, system calls or memory is worse.
 """
 
 import shlex
