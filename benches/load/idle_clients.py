@@ -3,9 +3,10 @@
 
 Each connection sends one GET, reads the whole response (which must be 200 with a
 Content-Length body), and then stays open without sending anything. Connections are opened
-in batches (250 by default) smaller than the proxies' listen backlog (1,024 in compare.sh). When every connection is idle the
-script prints `idle N` on stdout and keeps them open until --hold seconds have passed or it is
-terminated. It exits with status 1 if a connection fails.
+in batches (250 by default) smaller than the proxies' listen backlog (1,024 in
+compare.sh). When every connection is idle the script prints `idle N` on stdout and keeps
+them open until --hold seconds have passed or it is terminated. It exits with status 1 if
+a connection fails.
 
 Used by benches/compare.sh to measure the proxy's resident memory per idle connection.
 Standard library only.
