@@ -25,6 +25,8 @@
 #   PORT_BASE [18000]      first of five consecutive loopback ports used
 #   SKIP_BUILD [0]         1: use the binaries in target/release as they are
 #   QUICK [0]              1: only the plain and authenticated rows (for trying changes)
+#   QUIET_WAIT [0]         seconds each row may wait for the rest of the machine to go
+#                          quiet (below 5% of both cores busy over 2 s) before it starts
 
 set -euo pipefail
 
@@ -42,6 +44,7 @@ LOAD_CPU=${LOAD_CPU:-0}
 PORT_BASE=${PORT_BASE:-18000}
 SKIP_BUILD=${SKIP_BUILD:-0}
 QUICK=${QUICK:-0}
+QUIET_WAIT=${QUIET_WAIT:-0}
 
 UPSTREAM_PORT=$((PORT_BASE + 1))
 WHOAMI_PORT=$((PORT_BASE + 2))
@@ -211,6 +214,25 @@ machine_ticks() {
     awk '/^cpu / { busy = $2 + $3 + $4 + $7 + $8 + $9; print busy, busy + $5 + $6; exit }' /proc/stat
 }
 
+# Waits up to QUIET_WAIT seconds until the machine is below 5% busy over 2 seconds. The
+# proxies and stubs are idle between runs, so what is busy then is the rest of the machine.
+wait_for_quiet() {
+    local waited=0 busy_before total_before busy_after total_after busy_pct
+    while true; do
+        read -r busy_before total_before < <(machine_ticks)
+        sleep 2
+        read -r busy_after total_after < <(machine_ticks)
+        busy_pct=$(( (busy_after - busy_before) * 100 / (total_after - total_before + 1) ))
+        [ "$busy_pct" -lt 5 ] && return 0
+        if [ "$waited" -ge "$QUIET_WAIT" ]; then
+            [ "$QUIET_WAIT" -gt 0 ] && echo "   machine still ${busy_pct}% busy after ${waited} s; measuring anyway" >&2
+            return 0
+        fi
+        sleep 3
+        waited=$((waited + 5))
+    done
+}
+
 # Reads the output of bash's `times` and prints the CPU time, in clock ticks, of the children
 # that the shell has waited for. `times` must run in the measuring shell itself, because a
 # subshell has its own, empty, count.
@@ -285,6 +307,7 @@ measure() {
     url=$(url_of "$contender" "$path")
     echo "== $scenario / $contender: $connections connections, $workers worker(s), $url" >&2
 
+    [ "$QUIET_WAIT" -gt 0 ] && wait_for_quiet
     run_wrk "$connections" "$WARMUP" "$url" "$session_prefix" "$status" >/dev/null
     # shellcheck disable=SC2046
     ours=$(echo $(proxy_pids "$contender") "$UPSTREAM_PID" "$WHOAMI_PID" | tr ' ' '\n' | sort -u)
