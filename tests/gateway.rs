@@ -276,6 +276,24 @@ fn thousand_keepalive_requests_on_one_connection() {
 }
 
 #[test]
+fn last_allowed_request_announces_close() {
+    let setup = Tutorial::start_with(|config| format!("[limits]\nmax_requests_per_connection = 2\n\n{config}"));
+    for (cookie, status) in [(SESSION_COOKIE, 200), ("", 401)] {
+        let mut client = Client::connect(setup.addr());
+        let raw = format!("GET /hello HTTP/1.1\r\nHost: {}\r\nAccept: application/json\r\n{cookie}\r\n", setup.addr());
+        client.send(raw.as_bytes());
+        let first = client.read_response();
+        assert_eq!(first.status, status);
+        assert_eq!(first.header("Connection"), None, "first response, status {status}");
+        client.send(raw.as_bytes());
+        let last = client.read_response();
+        assert_eq!(last.status, status);
+        assert_eq!(last.header("Connection"), Some("close"), "last allowed response, status {status}");
+        assert!(client.is_closed(), "connection closes after the last allowed request, status {status}");
+    }
+}
+
+#[test]
 fn concurrent_connections_spread_over_workers() {
     let setup = Tutorial::start_with(|config| format!("workers = 2\n{config}"));
     let addr = setup.addr();

@@ -646,7 +646,7 @@ impl ClientConn {
         }
         let head_only = self.head.method_bytes() == b"HEAD";
         let extra: Vec<String> = set_cookies.iter().map(|cookie| format!("Set-Cookie: {cookie}")).collect();
-        let close = self.unread_body || !self.head.keep_alive() || self.draining;
+        let close = self.closes_after_response();
         self.write_local(&response, &extra, close, head_only);
         self.state = State::Respond { close };
         Flow::Again
@@ -654,9 +654,19 @@ impl ClientConn {
 
     /// Queues a local response and moves to `Respond`.
     pub(super) fn respond(&mut self, response: ErrorResponse, close: bool, head_only: bool) {
-        let close = close || self.unread_body || !self.head.keep_alive() || self.draining;
+        let close = close || self.closes_after_response();
         self.write_local(&response, &[], close, head_only);
         self.state = State::Respond { close };
+    }
+
+    /// Returns whether the connection closes after the local response to the current
+    /// request, so that the response announces `Connection: close`. That includes the last
+    /// request that `max_requests_per_connection` allows.
+    fn closes_after_response(&self) -> bool {
+        self.unread_body
+            || !self.head.keep_alive()
+            || self.draining
+            || self.served >= self.config.limits.max_requests_per_connection
     }
 
     fn write_local(&mut self, response: &ErrorResponse, extra_headers: &[String], close: bool, head_only: bool) {
