@@ -139,7 +139,8 @@ fn route_and_rule(warm: &mut Warm, config: &Config) -> (RouteMatch, usize) {
 
     warm.url.clear();
     warm.url.extend_from_slice(b"http://");
-    warm.url.extend(host.iter().map(u8::to_ascii_lowercase));
+    // Rules see the host without its port, as the client connection builds it.
+    warm.url.extend(portcullis::proxy::router::strip_port(host).iter().map(u8::to_ascii_lowercase));
     warm.url.extend_from_slice(head.path());
     match config.access.matcher.find(head.method_bytes(), &warm.url, &mut warm.scratch) {
         MatchOutcome::Matched(rule) => (route, rule),
