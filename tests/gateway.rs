@@ -413,3 +413,53 @@ fn gigabyte_transfers_keep_memory_flat() {
     assert_eq!(setup.hello.last_request().unwrap().body_length, GIB);
     assert!(peak_rss < 64 * 1024, "gateway RSS reached {peak_rss} KiB while streaming 1 GiB");
 }
+
+#[test]
+fn upstream_targets_share_load_and_skip_refusing_ones() {
+    let first = Upstream::start("first");
+    let second = Upstream::start("second");
+    let mut down = Upstream::start("down");
+    let down_addr = down.addr();
+    down.stop();
+    let proxy: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let config = format!(
+        r#"
+[proxy]
+listen = ["{proxy}"]
+
+[access_rules]
+matching_strategy = "glob"
+
+[[upstreams]]
+name = "pool"
+targets = [{{ target = "{first}", weight = 100 }}, {{ target = "{second}", weight = 100 }}, {{ target = "{down_addr}", weight = 100 }}]
+
+[[services]]
+name = "app"
+url = "http://pool"
+
+[[routes]]
+name = "all"
+service = "app"
+paths = ["/"]
+
+[[rules]]
+id = "open"
+match = {{ url = "http://<**>", methods = ["GET"] }}
+authenticators = [{{ handler = "anonymous" }}]
+authorizer = {{ handler = "allow" }}
+mutators = [{{ handler = "noop" }}]
+"#,
+        first = first.addr(),
+        second = second.addr(),
+    );
+    let gateway = Gateway::start(&config);
+    for index in 0..30 {
+        let raw = format!("GET /x HTTP/1.1\r\nHost: {proxy}\r\nConnection: close\r\n\r\n");
+        let response = support::request(gateway.addr(), raw.as_bytes());
+        assert_eq!(response.status, 200, "request {index}: a refused target is retried on the next one");
+    }
+    assert_eq!(first.request_count() + second.request_count(), 30);
+    assert!(first.request_count() >= 10, "first target got {}", first.request_count());
+    assert!(second.request_count() >= 10, "second target got {}", second.request_count());
+}

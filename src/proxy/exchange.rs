@@ -6,6 +6,7 @@
 //! encoded again (extensions and trailers dropped), and a close-delimited response is sent
 //! to HTTP/1.1 clients as chunked so their connection can stay open.
 
+use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,7 +18,7 @@ use tracing::{debug, warn};
 use super::client::{ClientConn, Flow, State};
 use super::forward::{self, ForwardRequest, OutFraming};
 use super::local;
-use super::router::{upstream_path, RouteMatch};
+use super::router::{upstream_path, RouteMatch, Service};
 use super::socket::Readiness;
 use super::upstream::UpstreamConn;
 use crate::access::errors::ErrorResponse;
@@ -93,13 +94,8 @@ impl Exchange {
         let now = ctx.io.now;
         let route = config.router.routes.get(route_match.route).ok_or_else(|| local::error_response(500, "route table changed"))?;
         let service = config.router.services.get(route.service).ok_or_else(|| local::error_response(500, "service table changed"))?;
-        if service.schedule.is_empty() {
-            return Err(local::error_response(503, "failure to get a peer from the ring-balancer"));
-        }
-        let counter = ctx.round_robin.entry(route.service).or_insert(0);
-        let target_index = service.schedule[*counter % service.schedule.len()];
-        *counter = counter.wrapping_add(1);
-        let target = service.targets.get(target_index).map(|t| t.addr).ok_or_else(|| local::error_response(503, "no upstream target"))?;
+        let target = next_target(service, route.service, ctx.round_robin)
+            .ok_or_else(|| local::error_response(503, "failure to get a peer from the ring-balancer"))?;
 
         let head = &client.head;
         let request_body = match head.body() {
@@ -601,7 +597,10 @@ impl ClientConn {
         let may_retry = !exchange.response_started && exchange.attempts < retries && (connect_failure || idempotent_replay);
         if let (true, Some(head_bytes)) = (may_retry, head_bytes) {
             exchange.attempts += 1;
-            let next_target = if connect_failure { self.next_target(&exchange, ctx) } else { target };
+            let next_target = match self.config.router.services.get(exchange.service) {
+                Some(service) if connect_failure => next_target(service, exchange.service, ctx.round_robin).unwrap_or(target),
+                _ => target,
+            };
             debug!(peer = %self.peer, upstream = %target, retry = %next_target, attempt = exchange.attempts, "retrying upstream request");
             match ctx.pool.checkout(ctx.io, next_target, self.slot).map(Ok).unwrap_or_else(|| UpstreamConn::connect(ctx.io, next_target, self.slot)) {
                 Ok(mut conn) => {
@@ -652,16 +651,16 @@ impl ClientConn {
         self.respond(local::error_response(status, &message), !body_done, head_only);
         Flow::Again
     }
+}
 
-    /// The next target of the exchange's service in round-robin order.
-    fn next_target(&self, exchange: &Exchange, ctx: &mut Ctx<'_>) -> SocketAddr {
-        let Some(service) = self.config.router.services.get(exchange.service) else { return exchange.target };
-        if service.schedule.is_empty() {
-            return exchange.target;
-        }
-        let counter = ctx.round_robin.entry(exchange.service).or_insert(0);
-        let index = service.schedule[*counter % service.schedule.len()];
-        *counter = counter.wrapping_add(1);
-        service.targets.get(index).map_or(exchange.target, |t| t.addr)
+/// Picks the service's next target in its weighted round-robin order; `counters` holds this
+/// worker's position per service. None when no target has a weight above 0.
+fn next_target(service: &Service, service_index: usize, counters: &mut HashMap<usize, usize>) -> Option<SocketAddr> {
+    if service.schedule.is_empty() {
+        return None;
     }
+    let counter = counters.entry(service_index).or_insert(0);
+    let index = service.schedule[*counter % service.schedule.len()];
+    *counter = counter.wrapping_add(1);
+    service.targets.get(index).map(|target| target.addr)
 }
