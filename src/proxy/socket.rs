@@ -9,7 +9,7 @@
 //! data. The exception is a peer that closed its side (EPOLLRDHUP in the event): its FIN may
 //! have arrived with the last data, no later edge reports it, so reading goes on until 0.
 
-use std::io::{self, Read, Write};
+use std::io::{self, BufRead, Write};
 use std::os::fd::AsRawFd;
 
 use bytes::{Buf, BufMut, BytesMut};
@@ -114,7 +114,7 @@ impl Stream {
         let room = limit - buf.len();
         match &mut self.io {
             Io::Plain(tcp) => {
-                let n = read_plain(tcp, buf, room).inspect_err(|_| self.readable = false)?;
+                let (n, asked) = read_plain(tcp, buf, room).inspect_err(|_| self.readable = false)?;
                 match n {
                     None => self.readable = false,
                     Some(0) => {
@@ -122,7 +122,7 @@ impl Stream {
                         self.read_closed = true;
                     }
                     // A short read drained the socket, unless the FIN is still to be read.
-                    Some(n) if n < room && !self.peer_closed => self.readable = false,
+                    Some(n) if n < asked && !self.peer_closed => self.readable = false,
                     Some(_) => {}
                 }
                 Ok(n.unwrap_or(0))
@@ -223,12 +223,30 @@ impl Stream {
     }
 }
 
-/// Reads at most `room` bytes straight into the spare capacity of `buf`. Ok(None) means
-/// `WouldBlock`.
-fn read_plain(tcp: &mut TcpStream, buf: &mut BytesMut, room: usize) -> io::Result<Option<usize>> {
-    buf.reserve(room);
+/// Spare capacity below which a read first makes the buffer larger.
+const MIN_READ_SPACE: usize = 4 * 1024;
+/// How much a read makes a nearly full buffer grow by, at most.
+const READ_GROWTH: usize = 16 * 1024;
+
+/// How many bytes the next read into `buf` asks for, at most `room`. The buffer grows only
+/// when its spare capacity is nearly used up, and then by a bounded step. Asking for all of
+/// `room` at once would make every read of a pooled buffer reallocate and copy it whenever
+/// the caller's limit is larger than the pooled size.
+fn read_space(buf: &mut BytesMut, room: usize) -> usize {
+    let spare = buf.capacity() - buf.len();
+    if spare < room.min(MIN_READ_SPACE) {
+        buf.reserve(room.min(READ_GROWTH));
+    }
+    (buf.capacity() - buf.len()).min(room)
+}
+
+/// Reads into the spare capacity of `buf`, at most `room` bytes. Returns what read(2)
+/// returned (None for `WouldBlock`) and how many bytes it was asked for: a read that returns
+/// fewer than that drained the socket.
+fn read_plain(tcp: &mut TcpStream, buf: &mut BytesMut, room: usize) -> io::Result<(Option<usize>, usize)> {
+    let len = read_space(buf, room);
     let spare = buf.chunk_mut();
-    let len = spare.len().min(room);
+    let len = spare.len().min(len);
     loop {
         // SAFETY: `spare` is valid for writes of `len` bytes (spare capacity reserved above),
         // and read(2) only writes into it; it never reads the uninitialised bytes.
@@ -237,11 +255,11 @@ fn read_plain(tcp: &mut TcpStream, buf: &mut BytesMut, room: usize) -> io::Resul
             let n = result as usize;
             // SAFETY: read(2) initialised exactly `n` bytes of the spare capacity.
             unsafe { buf.advance_mut(n) };
-            return Ok(Some(n));
+            return Ok((Some(n), len));
         }
         let error = io::Error::last_os_error();
         match error.kind() {
-            io::ErrorKind::WouldBlock => return Ok(None),
+            io::ErrorKind::WouldBlock => return Ok((None, len)),
             io::ErrorKind::Interrupted => continue,
             _ => return Err(error),
         }
@@ -257,23 +275,18 @@ enum TlsRead {
 impl TlsIo {
     fn read(&mut self, buf: &mut BytesMut, room: usize) -> io::Result<TlsRead> {
         loop {
-            // Plaintext already decrypted comes first.
-            let start = buf.len();
-            buf.resize(start + room, 0);
-            match self.session.reader().read(&mut buf[start..]) {
-                Ok(0) => {
-                    buf.truncate(start);
-                    return Ok(TlsRead::Closed);
-                }
-                Ok(n) => {
-                    buf.truncate(start + n);
+            // Plaintext already decrypted comes first, copied straight from rustls's buffer.
+            let mut reader = self.session.reader();
+            match reader.fill_buf() {
+                Ok([]) => return Ok(TlsRead::Closed),
+                Ok(chunk) => {
+                    let n = chunk.len().min(read_space(buf, room));
+                    buf.extend_from_slice(&chunk[..n]);
+                    reader.consume(n);
                     return Ok(TlsRead::Data(n));
                 }
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => buf.truncate(start),
-                Err(error) => {
-                    buf.truncate(start);
-                    return Err(error);
-                }
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
+                Err(error) => return Err(error),
             }
             if !self.tcp_readable {
                 return Ok(TlsRead::Blocked);

@@ -131,6 +131,14 @@ impl<'a> RawJson<'a> {
             .map(|(_, value)| value)
     }
 
+    /// Returns the member named `key` like [`RawJson::get`], for a path that goes on into
+    /// it: an object or array value is not scanned for its closing bracket but runs to the end
+    /// of this value's bytes, the way [`RawJson::parse_prefix`] takes a whole document. Only
+    /// the next step's navigation may read such a view; its `raw` bytes are too long.
+    pub(crate) fn get_open(&self, key: &str) -> Option<RawJson<'a>> {
+        self.members().find_open(key)
+    }
+
     /// Returns the member of an object named `key`, the last one if the name repeats, as Go's
     /// `encoding/json` keeps when it decodes into a map.
     pub(crate) fn get_last(&self, key: &str) -> Option<RawJson<'a>> {
@@ -290,6 +298,16 @@ impl<'a> Iterator for Members<'a> {
 
 impl<'a> Members<'a> {
     fn read_member(&mut self) -> Option<(RawJson<'a>, RawJson<'a>)> {
+        let (name, value_start) = self.read_name()?;
+        let value_end = value_end(self.bytes, value_start)?;
+        self.pos = value_end;
+        let value = self.bytes.get(value_start..value_end)?;
+        Some((RawJson::slice(name), RawJson::slice(value)))
+    }
+
+    /// Reads the next member's name and colon, returning the name (a JSON string with its
+    /// quotes) and where the value starts.
+    fn read_name(&mut self) -> Option<(&'a [u8], usize)> {
         let mut pos = skip_whitespace(self.bytes, self.pos);
         match self.bytes.get(pos)? {
             b'}' => return None,
@@ -307,11 +325,23 @@ impl<'a> Members<'a> {
         if self.bytes.get(colon) != Some(&b':') {
             return None;
         }
-        let value_start = skip_whitespace(self.bytes, colon + 1);
-        let value_end = value_end(self.bytes, value_start)?;
-        self.pos = value_end;
-        let value = self.bytes.get(value_start..value_end)?;
-        Some((RawJson::slice(name), RawJson::slice(value)))
+        Some((name, skip_whitespace(self.bytes, colon + 1)))
+    }
+
+    /// Finds the member named `key`, as [`RawJson::get_open`] describes.
+    fn find_open(&mut self, key: &str) -> Option<RawJson<'a>> {
+        loop {
+            let (name, value_start) = self.read_name()?;
+            let wanted = string_equals(name, key);
+            if wanted && matches!(self.bytes.get(value_start), Some(b'{' | b'[')) {
+                return self.bytes.get(value_start..).map(RawJson::slice);
+            }
+            let end = value_end(self.bytes, value_start)?;
+            if wanted {
+                return self.bytes.get(value_start..end).map(RawJson::slice);
+            }
+            self.pos = end;
+        }
     }
 }
 

@@ -102,8 +102,11 @@ impl JsonPath {
     /// unspecified but the call still returns.
     pub fn find<'a>(&self, document: &'a [u8]) -> Option<RawJson<'a>> {
         let mut current = RawJson::parse_prefix(document)?;
-        for step in self.steps.iter() {
+        let last = self.steps.len().saturating_sub(1);
+        for (i, step) in self.steps.iter().enumerate() {
             current = match (step, current.kind()) {
+                // A container on the way to the value is entered without finding its end.
+                (Step::Key { name, .. }, JsonKind::Object) if i < last => current.get_open(name)?,
                 (Step::Key { name, .. }, JsonKind::Object) => current.get(name)?,
                 (Step::Key { index, .. }, JsonKind::Array) => current.index((*index)?)?,
                 (Step::Length, JsonKind::Array) => RawJson::length(current.elements().count()),

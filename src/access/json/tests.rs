@@ -325,6 +325,21 @@ fn path_misses_return_none() {
 }
 
 #[test]
+fn path_steps_stay_inside_the_container_they_enter() {
+    // Intermediate steps enter containers without finding where they end; a key that only
+    // appears after the container closes must not be found inside it.
+    let document = r#"{"a": {"x": {"c": 0}}, "c": 1, "b": {"c": [2, {"d": 3}]}, "d": 4}"#;
+    assert_eq!(find_text("a.c", document), None);
+    assert_eq!(find_text("a.x.c", document).as_deref(), Some("0"));
+    assert_eq!(find_text("a.x.d", document), None);
+    assert_eq!(find_raw("b.c", document).as_deref(), Some(r#"[2, {"d": 3}]"#));
+    assert_eq!(find_text("b.c.1.d", document).as_deref(), Some("3"));
+    assert_eq!(find_text("b.c.2", document), None);
+    assert_eq!(find_text("b.c.#", document).as_deref(), Some("2"));
+    assert_eq!(find_raw("a", document).as_deref(), Some(r#"{"x": {"c": 0}}"#));
+}
+
+#[test]
 fn path_numeric_key_on_object_is_member() {
     assert_eq!(
         find_text("a.0", r#"{"a":{"0":"zero"}}"#).as_deref(),
