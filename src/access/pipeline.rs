@@ -206,7 +206,7 @@ enum Authentication {
 
 fn authenticate(authenticator: &Authenticator, request: &AccessRequest<'_>) -> Authentication {
     match authenticator {
-        Authenticator::Noop => Authentication::Session(Session::anonymous("")),
+        Authenticator::Noop => Authentication::Session(Session { extra: bytes::Bytes::from_static(b"{}"), ..Session::default() }),
         Authenticator::Anonymous { subject } => {
             if request.head.header(b"authorization").is_some() {
                 Authentication::NotResponsible
@@ -264,7 +264,7 @@ fn verify_jwt(authenticator: &JwtAuthenticator, token: &[u8], now: SystemTime) -
         return Err(last_error);
     };
     let subject = jwt::check_claims(&payload, &authenticator.claims, now)?;
-    Ok(Session { subject, extra: payload, set_cookies: Vec::new(), expires_at: None })
+    Ok(Session { subject: subject.into(), extra: payload, set_cookies: Vec::new(), expires_at: None })
 }
 
 /// Iterates over the `name=value` pairs of every `Cookie` header.

@@ -40,7 +40,7 @@ pub struct Rule {
 }
 
 pub enum Authenticator {
-    Anonymous { subject: String },
+    Anonymous { subject: Arc<str> },
     Noop,
     Unauthorized,
     CookieSession(Arc<SessionCheck>),

@@ -6,6 +6,7 @@
 //! and 429 when rate limited. Everything else, and any body that is not the expected JSON,
 //! denies the request: the gateway fails closed.
 
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use bytes::Bytes;
@@ -19,7 +20,8 @@ const MAX_SESSION_DEPTH: usize = 64;
 /// Who the request is from, as established by an authenticator.
 #[derive(Clone, Debug, Default)]
 pub struct Session {
-    pub subject: String,
+    /// Shared, so that a rule with a fixed subject (`anonymous`) lends it without copying.
+    pub subject: Arc<str>,
     /// A JSON document (`{}` when the authenticator provides none), navigated by templates.
     pub extra: Bytes,
     /// `Set-Cookie` values from the session endpoint (a refreshed session cookie) that are
@@ -30,8 +32,8 @@ pub struct Session {
 }
 
 impl Session {
-    pub fn anonymous(subject: &str) -> Session {
-        Session { subject: subject.to_owned(), extra: Bytes::from_static(b"{}"), ..Session::default() }
+    pub fn anonymous(subject: &Arc<str>) -> Session {
+        Session { subject: Arc::clone(subject), extra: Bytes::from_static(b"{}"), ..Session::default() }
     }
 }
 
@@ -191,7 +193,7 @@ fn parse_session(
         }
         None => Bytes::from_static(b"{}"),
     };
-    Ok(Session { subject, extra, set_cookies: response.set_cookies.clone(), expires_at })
+    Ok(Session { subject: subject.into(), extra, set_cookies: response.set_cookies.clone(), expires_at })
 }
 
 /// Returns `inner` (a subslice of `outer`'s bytes) as a `Bytes` sharing `outer`'s storage.

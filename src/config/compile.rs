@@ -823,7 +823,7 @@ fn compile_access(file: &ConfigFile, problems: &mut Problems) -> Option<AccessPo
                     .map_err(|m| problems.error(config_path.clone(), m))
                     .ok()
                     .filter(|c: &AnonymousConfig| enabled_or_report(c.enabled, "anonymous", &handler_path, problems))
-                    .map(|c| Authenticator::Anonymous { subject: c.subject.unwrap_or_else(|| "anonymous".to_owned()) }),
+                    .map(|c| Authenticator::Anonymous { subject: c.subject.as_deref().unwrap_or("anonymous").into() }),
                 "noop" => merge_config(globals.noop.as_ref(), rule_config)
                     .map_err(|m| problems.error(config_path.clone(), m))
                     .ok()

@@ -153,6 +153,11 @@ impl ResponseHead {
         ResponseHead::default()
     }
 
+    /// Whether the head holds storage from an earlier parse, worth keeping in a pool.
+    pub fn has_storage(&self) -> bool {
+        self.buf.capacity() > 0 || self.fields.capacity() > 0
+    }
+
     /// Parses one response head from the start of `input`. `request_method` decides
     /// bodiless responses (HEAD; CONNECT 2xx).
     ///

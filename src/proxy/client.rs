@@ -88,6 +88,55 @@ pub(super) struct AccessState {
     pub decision: Option<Box<DecisionTarget>>,
 }
 
+/// Boxes of per-request state that a worker keeps between requests, so that a request
+/// reuses the allocations of an earlier one: the boxes themselves, and the vectors inside.
+#[derive(Default)]
+pub struct Recycled {
+    access: Vec<Box<AccessState>>,
+    exchanges: Vec<Box<Exchange>>,
+}
+
+/// Boxes kept of each kind per worker: more than the requests one loop iteration usually
+/// finishes, few enough to be noise next to the connections' buffers.
+const MAX_RECYCLED: usize = 64;
+
+impl Recycled {
+    /// Boxes `access`, in a recycled box when there is one.
+    fn access(&mut self, access: AccessState) -> Box<AccessState> {
+        match self.access.pop() {
+            Some(mut boxed) => {
+                *boxed = access;
+                boxed
+            }
+            None => Box::new(access),
+        }
+    }
+
+    /// Keeps the box of a finished access check. What it refers to (a session, captures) is
+    /// dropped now rather than when the box is reused.
+    fn give_access(&mut self, mut access: Box<AccessState>) {
+        if self.access.len() < MAX_RECYCLED {
+            access.pipeline = Pipeline::new(0);
+            access.captures.clear();
+            access.decision = None;
+            self.access.push(access);
+        }
+    }
+
+    /// Takes a box for an exchange, if one is kept.
+    pub(super) fn take_exchange(&mut self) -> Option<Box<Exchange>> {
+        self.exchanges.pop()
+    }
+
+    /// Keeps the box of a finished exchange. One that still holds an upstream connection is
+    /// dropped instead, so that a kept box never holds a socket.
+    pub(super) fn give_exchange(&mut self, exchange: Box<Exchange>) {
+        if self.exchanges.len() < MAX_RECYCLED && exchange.is_detached() {
+            self.exchanges.push(exchange);
+        }
+    }
+}
+
 /// The request a decision is about.
 pub(super) struct DecisionTarget {
     pub method: Vec<u8>,
@@ -495,7 +544,7 @@ impl ClientConn {
             _ => Vec::new(),
         };
         let access = AccessState { route, pipeline: Pipeline::new(rule), captures, waiting: false, decision: None };
-        self.state = State::Access(Box::new(access));
+        self.state = State::Access(ctx.scratch.recycled.access(access));
         Flow::Again
     }
 
@@ -557,7 +606,9 @@ impl ClientConn {
             Step::Denied(error) => {
                 let rule = access.pipeline.rule();
                 let set_cookies = access.pipeline.session().map(|s| s.set_cookies.clone()).unwrap_or_default();
-                self.deny_with_cookies(error, Some(rule), &set_cookies, access.decision.as_deref(), ctx)
+                let flow = self.deny_with_cookies(error, Some(rule), &set_cookies, access.decision.as_deref(), ctx);
+                ctx.scratch.recycled.give_access(access);
+                flow
             }
             Step::Granted(grant) if access.decision.is_some() => {
                 // Decision API: 200 with the headers the upstream would have received.
@@ -575,7 +626,9 @@ impl ClientConn {
             }
             Step::Granted(grant) => {
                 let rule = access.pipeline.rule();
-                match Exchange::start(self, access.route, rule, grant, ctx) {
+                let route = access.route;
+                ctx.scratch.recycled.give_access(access);
+                match Exchange::start(self, route, rule, grant, ctx) {
                     Ok(exchange) => {
                         self.state = State::Proxy(exchange);
                         Flow::Again
@@ -886,7 +939,7 @@ impl ClientConn {
             waiting: false,
             decision: Some(target),
         };
-        self.state = State::Access(Box::new(access));
+        self.state = State::Access(ctx.scratch.recycled.access(access));
         Flow::Again
     }
 }

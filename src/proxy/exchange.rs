@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::{Buf, BufMut, BytesMut};
+use bytes::{Buf, BufMut};
 use tracing::{debug, warn};
 
 use super::client::{ClientConn, Flow, State};
@@ -78,8 +78,10 @@ pub struct Exchange {
     response_started: bool,
     /// Any byte of a response arrived from the current upstream connection.
     response_bytes_received: bool,
-    /// Head bytes kept for one resend when a reused connection fails before answering.
-    replay: Option<BytesMut>,
+    /// Head bytes kept for one resend when a reused connection fails before answering, if
+    /// `replayable`. The vector keeps its storage when the exchange's box is recycled.
+    replay: Vec<u8>,
+    replayable: bool,
     attempts: u32,
     set_cookies: Vec<String>,
     connect_started: Instant,
@@ -138,7 +140,13 @@ impl Exchange {
         };
         ctx.buffers.ensure(&mut upstream.wbuf);
         forward::write_request_head(&mut upstream.wbuf, &forward);
-        let replay = (upstream.requests > 0 && matches!(request_body, RequestBodyState::Done)).then(|| upstream.wbuf.clone());
+        let mut recycled = ctx.scratch.recycled.take_exchange();
+        let mut replay = recycled.as_mut().map(|old| std::mem::take(&mut old.replay)).unwrap_or_default();
+        replay.clear();
+        let replayable = upstream.requests > 0 && matches!(request_body, RequestBodyState::Done);
+        if replayable {
+            replay.extend_from_slice(&upstream.wbuf);
+        }
 
         // The access decision is made, so a client waiting for 100 Continue may send its body.
         if head.expect_continue() && !matches!(request_body, RequestBodyState::Done) {
@@ -148,10 +156,11 @@ impl Exchange {
             client.wbuf.put_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
         }
         client.unread_body = !matches!(request_body, RequestBodyState::Done);
-        let previous = std::mem::replace(&mut client.response_head, ctx.buffers.take_response_head());
-        ctx.buffers.give_response_head(previous);
+        if !client.response_head.has_storage() {
+            client.response_head = ctx.buffers.take_response_head();
+        }
 
-        Ok(Box::new(Exchange {
+        let exchange = Exchange {
             service: route.service,
             target,
             upstream: Some(upstream),
@@ -165,12 +174,25 @@ impl Exchange {
             response_started: false,
             response_bytes_received: false,
             replay,
+            replayable,
             attempts: 0,
             set_cookies: grant.session.set_cookies,
             connect_started: now,
             last_upstream_io: now,
             last_client_read: now,
-        }))
+        };
+        Ok(match recycled {
+            Some(mut boxed) => {
+                *boxed = exchange;
+                boxed
+            }
+            None => Box::new(exchange),
+        })
+    }
+
+    /// The exchange holds no upstream connection (any it had was pooled or closed).
+    pub(super) fn is_detached(&self) -> bool {
+        self.upstream.is_none()
     }
 
     pub(super) fn on_upstream_event(&mut self, readiness: Readiness) {
@@ -536,7 +558,9 @@ impl ClientConn {
             }
         }
         ctx.buffers.give_response_head(std::mem::take(&mut self.response_head));
-        if exchange.close_client || !request_done {
+        let close = exchange.close_client || !request_done;
+        ctx.scratch.recycled.give_exchange(exchange);
+        if close {
             self.set_state(State::Closing { linger_until: None });
             return Flow::Again;
         }
@@ -588,7 +612,14 @@ impl ClientConn {
         let Some(upstream) = exchange.upstream.take() else { return Flow::Close };
         let reused = upstream.requests > 0;
         let connect_failure = matches!(failure, UpstreamFailure::Connect(_));
-        let head_bytes = if connect_failure { Some(upstream.wbuf.clone()) } else { exchange.replay.take() };
+        let head_bytes = if connect_failure {
+            Some(upstream.wbuf.to_vec())
+        } else if exchange.replayable {
+            exchange.replayable = false;
+            Some(std::mem::take(&mut exchange.replay))
+        } else {
+            None
+        };
         upstream.close(ctx.io, ctx.buffers);
 
         let services = &self.config.router.services;
@@ -606,7 +637,11 @@ impl ClientConn {
                 Ok(mut conn) => {
                     ctx.buffers.ensure(&mut conn.wbuf);
                     conn.wbuf.put_slice(&head_bytes);
-                    exchange.replay = (conn.requests > 0).then(|| head_bytes.clone());
+                    exchange.replayable = conn.requests > 0;
+                    exchange.replay.clear();
+                    if exchange.replayable {
+                        exchange.replay.extend_from_slice(&head_bytes);
+                    }
                     exchange.target = next_target;
                     exchange.upstream = Some(conn);
                     exchange.connect_started = ctx.io.now;

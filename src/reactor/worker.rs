@@ -19,7 +19,7 @@ use super::{BoundListener, ListenerRole, Shared};
 use crate::access::matcher::MatchScratch;
 use crate::config::Config;
 use crate::identity::{SubConn, Subrequests};
-use crate::proxy::client::{ClientConn, Next};
+use crate::proxy::client::{ClientConn, Next, Recycled};
 use crate::proxy::socket::Readiness;
 use crate::proxy::upstream::{UpstreamConn, UpstreamPool};
 
@@ -87,6 +87,8 @@ pub struct Scratch {
     pub upstream_path: Vec<u8>,
     /// The generation of `config` that `matcher` was built for.
     pub matcher_config: usize,
+    /// Per-request state boxes kept for the next request, with the storage inside them.
+    pub recycled: Recycled,
 }
 
 /// Everything a connection handler may use besides its own state.
@@ -157,7 +159,7 @@ impl Worker {
             pool: UpstreamPool::default(),
             identity,
             buffers: BufferPool::default(),
-            scratch: Scratch { matcher: None, url: Vec::new(), upstream_path: Vec::new(), matcher_config: 0 },
+            scratch: Scratch { matcher: None, url: Vec::new(), upstream_path: Vec::new(), matcher_config: 0, recycled: Recycled::default() },
             round_robin: HashMap::new(),
             listener_slots,
             accept_paused: [false; 2],
