@@ -139,7 +139,10 @@ impl UpstreamPool {
         conn.idle_timeout = idle_timeout;
         conn.stream.readable = false;
         let slot = conn.slot;
-        conn.timer_queued = io.arm_slot(slot, conn.serial, io.now + idle_timeout, None);
+        // At most one queued entry per connection, however many requests it serves: arming
+        // without the queued instant pushed an entry per request, which piled up for the
+        // whole idle timeout.
+        conn.timer_queued = io.arm_slot(slot, conn.serial, io.now + idle_timeout, conn.timer_queued);
         slots.push(slot);
         if let Some(entry) = io.slab.get_mut(slot) {
             *entry = Slot::Pooled(conn);

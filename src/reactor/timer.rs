@@ -31,12 +31,18 @@ pub struct TimerKey {
 #[derive(Default)]
 pub struct Timers {
     heap: BinaryHeap<Reverse<(Instant, TimerKey)>>,
+    /// The instant of the last entry popped. Entries pop in order, so a deadline before it
+    /// is no longer queued, whatever its owner remembers.
+    last_popped: Option<Instant>,
 }
 
 impl Timers {
     /// Queues `key` to fire at `at`. `queued` is the earliest instant already queued for this
-    /// owner (tracked by the owner); returns the new earliest queued instant.
+    /// owner (tracked by the owner); returns the new earliest queued instant. An owner may
+    /// pass an instant that has popped meanwhile (its entry fired while another owner held
+    /// the slot, say); that counts as nothing queued.
     pub fn arm(&mut self, key: TimerKey, at: Instant, queued: Option<Instant>) -> Option<Instant> {
+        let queued = queued.filter(|&existing| self.last_popped.is_none_or(|popped| existing > popped));
         match queued {
             Some(existing) if existing <= at => Some(existing),
             _ => {
@@ -59,7 +65,13 @@ impl Timers {
     /// Pops one entry that is due at `now`.
     pub fn pop_due(&mut self, now: Instant) -> Option<(Instant, TimerKey)> {
         match self.heap.peek() {
-            Some(Reverse((at, _))) if *at <= now => self.heap.pop().map(|Reverse(entry)| entry),
+            Some(Reverse((at, _))) if *at <= now => {
+                let entry = self.heap.pop().map(|Reverse(entry)| entry);
+                if let Some((at, _)) = entry {
+                    self.last_popped = Some(at);
+                }
+                entry
+            }
             _ => None,
         }
     }
@@ -89,6 +101,19 @@ mod tests {
         }
         assert_eq!(timers.len(), 1);
         assert_eq!(queued, Some(start + Duration::from_millis(1)));
+    }
+
+    #[test]
+    fn rearm_after_the_queued_entry_popped_queues_again() {
+        let mut timers = Timers::default();
+        let start = Instant::now();
+        let key = TimerKey { kind: TimerKind::Slot, index: 3, serial: 9 };
+        let queued = timers.arm(key, start + Duration::from_secs(1), None);
+        assert!(timers.pop_due(start + Duration::from_secs(2)).is_some());
+        // The owner still remembers the popped instant; its new, later deadline must queue.
+        let queued = timers.arm(key, start + Duration::from_secs(3), queued);
+        assert_eq!(queued, Some(start + Duration::from_secs(3)));
+        assert_eq!(timers.len(), 1);
     }
 
     #[test]
