@@ -176,6 +176,22 @@ impl Method {
 
 /// Returns whether `byte` is a tchar (RFC 9110 section 5.6.2).
 pub(crate) fn is_tchar(byte: u8) -> bool {
+    TCHARS[usize::from(byte)]
+}
+
+/// [`is_tchar_by_rule`] for every byte value: header names are checked a byte at a time, and
+/// one load beats the chain of comparisons.
+static TCHARS: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        table[byte] = is_tchar_by_rule(byte as u8);
+        byte += 1;
+    }
+    table
+};
+
+const fn is_tchar_by_rule(byte: u8) -> bool {
     byte.is_ascii_alphanumeric()
         || matches!(
             byte,
