@@ -8,6 +8,7 @@
 //! its `ttl`, which is why it is off unless configured.
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -18,7 +19,42 @@ use crate::access::session::{parse_rfc3339, SubResult};
 /// Longest time a 401 or 403 answer is reused.
 const MAX_DENIAL_TTL: Duration = Duration::from_secs(2);
 
-type Key = [u8; 32];
+/// A SHA-256 digest of a subrequest.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Key([u8; 32]);
+
+impl Hash for Key {
+    /// Feeds the map its first eight bytes. A digest is already uniformly distributed, and
+    /// nobody can choose credentials whose digests share a bucket, so hashing it again with
+    /// SipHash would only cost time.
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&self.0[..8]);
+        state.write_u64(u64::from_le_bytes(first));
+    }
+}
+
+/// The hasher of the cache's map: the value that [`Key::hash`] feeds it.
+#[derive(Default)]
+struct DigestHasher(u64);
+
+impl Hasher for DigestHasher {
+    fn write_u64(&mut self, value: u64) {
+        self.0 = value;
+    }
+
+    /// Only `Key` is hashed with this hasher, and it writes one `u64`; other input is folded
+    /// in anyway, so that the hasher stays correct if that ever changes.
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(byte);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
 
 struct Entry {
     result: Arc<SubResult>,
@@ -27,7 +63,7 @@ struct Entry {
 
 #[derive(Default)]
 pub struct SessionCache {
-    entries: HashMap<Key, Entry>,
+    entries: HashMap<Key, Entry, BuildHasherDefault<DigestHasher>>,
     /// Insertion order, for evicting the oldest entry when full.
     order: VecDeque<Key>,
 }
@@ -36,7 +72,7 @@ fn key(bytes: &[u8]) -> Key {
     let digest = ring::digest::digest(&ring::digest::SHA256, bytes);
     let mut key = [0u8; 32];
     key.copy_from_slice(digest.as_ref());
-    key
+    Key(key)
 }
 
 impl SessionCache {
