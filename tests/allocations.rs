@@ -303,9 +303,9 @@ fn counter_sees_allocations() {
 }
 
 /// A read never grows a buffer that still has room, even when the caller's limit (a 64 KiB
-/// answer, a head of up to `max_head_bytes`) is larger than the buffer: growing a pooled
-/// buffer to the limit on every read reallocates and copies it, and a grown buffer is too
-/// large to go back to the pool.
+/// whoami response, a head of up to `max_head_bytes`) is larger than the buffer. Growing a
+/// pooled buffer to the limit on every read reallocates and copies it, and a grown buffer is
+/// too large to go back to the pool.
 #[test]
 fn socket_reads_into_pooled_buffers_allocate_nothing() {
     use std::io::Write;

@@ -1,7 +1,7 @@
 //! Counts the heap allocations of the whole plain-proxy path: a gateway started in this
 //! process with one worker, a client and an upstream on loopback sockets, and a counting
-//! global allocator that sees every thread. The client and the upstream here use fixed
-//! arrays and never allocate per request, so what the counter sees during the measured
+//! global allocator that counts on every thread. The client and the upstream here use fixed
+//! arrays and never allocate per request, so what the counter records during the measured
 //! requests is the gateway's. This is its own test binary because the count covers the whole
 //! process: another test running alongside would add its allocations.
 
@@ -60,7 +60,7 @@ mutators = [{{ handler = "noop" }}]
     )
 }
 
-/// Position just after the first blank line of `bytes`, if it holds one.
+/// Position just after the first blank line of `bytes`, if it contains one.
 fn head_end(bytes: &[u8]) -> Option<usize> {
     bytes.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 4)
 }

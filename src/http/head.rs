@@ -451,8 +451,8 @@ pub(crate) fn parse_field_line(
 }
 
 /// Returns whether every byte of `bytes` may appear in a field value. Checking whole chunks
-/// without stopping early lets the compiler use vector instructions; values are most of a
-/// head's bytes.
+/// without stopping early lets the compiler use vector instructions, which matters because
+/// values are most of a head's bytes.
 fn all_field_value_bytes(bytes: &[u8]) -> bool {
     bytes.chunks(16).all(|chunk| chunk.iter().fold(true, |valid, &b| valid & is_field_value_byte(b)))
 }

@@ -24,9 +24,9 @@ const MAX_DENIAL_TTL: Duration = Duration::from_secs(2);
 struct Key([u8; 32]);
 
 impl Hash for Key {
-    /// Feeds the map its first eight bytes. A digest is already uniformly distributed, and
-    /// nobody can choose credentials whose digests share a bucket, so hashing it again with
-    /// SipHash would only cost time.
+    /// Feeds the map the digest's first eight bytes. A digest is already uniformly
+    /// distributed, and no client can choose credentials whose digests collide in the map, so
+    /// hashing it again with SipHash would only cost time.
     fn hash<H: Hasher>(&self, state: &mut H) {
         let mut first = [0u8; 8];
         first.copy_from_slice(&self.0[..8]);
@@ -43,7 +43,7 @@ impl Hasher for DigestHasher {
         self.0 = value;
     }
 
-    /// Only `Key` is hashed with this hasher, and it writes one `u64`; other input is folded
+    /// Only `Key` is hashed with this hasher, and it writes one `u64`. Other input is folded
     /// in anyway, so that the hasher stays correct if that ever changes.
     fn write(&mut self, bytes: &[u8]) {
         for &byte in bytes {

@@ -128,8 +128,8 @@ impl Recycled {
         self.exchanges.pop()
     }
 
-    /// Keeps the box of a finished exchange. One that still holds an upstream connection is
-    /// dropped instead, so that a kept box never holds a socket.
+    /// Keeps the box of a finished exchange. One that still owns an upstream connection is
+    /// dropped instead, so that a kept box never keeps a socket open.
     pub(super) fn give_exchange(&mut self, exchange: Box<Exchange>) {
         if self.exchanges.len() < MAX_RECYCLED && exchange.is_detached() {
             self.exchanges.push(exchange);

@@ -78,7 +78,7 @@ pub struct Exchange {
     response_started: bool,
     /// Any byte of a response arrived from the current upstream connection.
     response_bytes_received: bool,
-    /// Head bytes kept for one resend when a reused connection fails before answering, if
+    /// Head bytes kept for one resend when a reused connection fails before the response, if
     /// `replayable`. The vector keeps its storage when the exchange's box is recycled.
     replay: Vec<u8>,
     replayable: bool,
@@ -190,7 +190,7 @@ impl Exchange {
         })
     }
 
-    /// The exchange holds no upstream connection (any it had was pooled or closed).
+    /// The exchange owns no upstream connection (any it had was pooled or closed).
     pub(super) fn is_detached(&self) -> bool {
         self.upstream.is_none()
     }

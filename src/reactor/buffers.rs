@@ -59,8 +59,8 @@ impl BufferPool {
         self.response_heads.pop().unwrap_or_default()
     }
 
-    /// Keeps `head` for reuse. A head that never held storage is not kept: it would take
-    /// the place of one that did.
+    /// Keeps `head` for reuse. A head without storage is not kept, because it would take the
+    /// place of a head that has storage.
     pub fn give_response_head(&mut self, head: ResponseHead) {
         if head.has_storage() && self.response_heads.len() < MAX_POOLED {
             self.response_heads.push(head);

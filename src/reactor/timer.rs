@@ -40,7 +40,7 @@ impl Timers {
     /// Queues `key` to fire at `at`. `queued` is the earliest instant already queued for this
     /// owner (tracked by the owner); returns the new earliest queued instant. An owner may
     /// pass an instant that has popped meanwhile (its entry fired while another owner held
-    /// the slot, say); that counts as nothing queued.
+    /// the slot, for example), and that counts as nothing queued.
     pub fn arm(&mut self, key: TimerKey, at: Instant, queued: Option<Instant>) -> Option<Instant> {
         let queued = queued.filter(|&existing| self.last_popped.is_none_or(|popped| existing > popped));
         match queued {
@@ -110,7 +110,7 @@ mod tests {
         let key = TimerKey { kind: TimerKind::Slot, index: 3, serial: 9 };
         let queued = timers.arm(key, start + Duration::from_secs(1), None);
         assert!(timers.pop_due(start + Duration::from_secs(2)).is_some());
-        // The owner still remembers the popped instant; its new, later deadline must queue.
+        // The owner still passes the popped instant, and its new, later deadline must be queued.
         let queued = timers.arm(key, start + Duration::from_secs(3), queued);
         assert_eq!(queued, Some(start + Duration::from_secs(3)));
         assert_eq!(timers.len(), 1);

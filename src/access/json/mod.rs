@@ -332,12 +332,12 @@ impl<'a> Members<'a> {
     fn find_open(&mut self, key: &str) -> Option<RawJson<'a>> {
         loop {
             let (name, value_start) = self.read_name()?;
-            let wanted = string_equals(name, key);
-            if wanted && matches!(self.bytes.get(value_start), Some(b'{' | b'[')) {
+            let is_match = string_equals(name, key);
+            if is_match && matches!(self.bytes.get(value_start), Some(b'{' | b'[')) {
                 return self.bytes.get(value_start..).map(RawJson::slice);
             }
             let end = value_end(self.bytes, value_start)?;
-            if wanted {
+            if is_match {
                 return self.bytes.get(value_start..end).map(RawJson::slice);
             }
             self.pos = end;
