@@ -165,3 +165,42 @@ fn openssl_handshake_and_plaintext_on_tls_port() {
     assert!(received.is_empty() || received[0] == 21, "unexpected bytes: {received:?}");
     let _ = &setup.gateway;
 }
+
+/// Three pipelined requests sent in 512-byte TLS records, all written at once, so that the
+/// gateway's TLS session holds several records of plaintext when it reads. All three must be
+/// answered, in order, on the one connection.
+#[test]
+fn pipelined_requests_in_small_tls_records() {
+    use std::io::Write;
+    use std::process::Stdio;
+
+    let Some(setup) = start() else { return };
+    let padding = "p".repeat(700);
+    let request = |path: &str, close: bool| {
+        format!(
+            "GET /secure/{path} HTTP/1.1\r\nHost: {}\r\nCookie: ory_kratos_session=valid-session\r\nX-Padding: {padding}\r\n{}\r\n",
+            setup.tls,
+            if close { "Connection: close\r\n" } else { "" }
+        )
+    };
+    let input = request("first", false) + &request("second", false) + &request("third", true);
+
+    // `timeout` bounds the run: s_client waits for the gateway to close the connection.
+    let mut child = Command::new("timeout")
+        .args(["20", "openssl", "s_client", "-quiet", "-connect", &setup.tls.to_string()])
+        .args(["-CAfile", &setup.certificate, "-max_send_frag", "512"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run openssl s_client");
+    child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write the requests");
+    let output = child.wait_with_output().expect("wait for openssl s_client");
+    let text = String::from_utf8_lossy(&output.stdout);
+
+    assert_eq!(text.matches("HTTP/1.1 200 ").count(), 3, "{text}");
+    let first = text.find("/secure/first").expect("first response");
+    let second = text.find("/secure/second").expect("second response");
+    let third = text.find("/secure/third").expect("third response");
+    assert!(first < second && second < third, "responses out of order: {text}");
+}
