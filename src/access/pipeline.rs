@@ -585,7 +585,7 @@ fn mutate(rule: &super::rules::Rule, request: &AccessRequest<'_>, session: Sessi
                             ));
                         }
                         grant.headers.retain(|(name, _)| !name.eq_ignore_ascii_case(&header.name));
-                        grant.headers.push((header.name.clone(), value.clone()));
+                        grant.headers.push((header.name.clone(), std::mem::take(&mut value)));
                     }
                 }
                 Mutator::Cookie(templates) => {
@@ -602,7 +602,7 @@ fn mutate(rule: &super::rules::Rule, request: &AccessRequest<'_>, session: Sessi
                             ));
                         }
                         grant.cookies.retain(|(existing, _)| existing != name);
-                        grant.cookies.push((name.clone(), value.clone()));
+                        grant.cookies.push((name.clone(), std::mem::take(&mut value)));
                     }
                 }
                 Mutator::IdToken(id_token) => {
