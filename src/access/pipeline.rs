@@ -289,7 +289,10 @@ fn trim(bytes: &[u8]) -> &[u8] {
 /// The `Cookie` value to forward, or None when cookie_session is not responsible: with `only`
 /// set, just those cookies (and only if one is present); otherwise every cookie.
 fn forwarded_cookies(check: &SessionCheck, head: &RequestHead) -> Option<Vec<u8>> {
-    let mut value = Vec::new();
+    // The forwarded value is never longer than the request's Cookie headers together, so
+    // one allocation of that size is enough.
+    let capacity: usize = head.headers().filter(|(name, _)| name.eq_ignore_ascii_case(b"cookie")).map(|(_, value)| value.len() + 2).sum();
+    let mut value = Vec::with_capacity(capacity);
     for (name, cookie_value) in cookies(head) {
         let wanted = check.only.is_empty() || check.only.iter().any(|only| only.as_bytes() == name);
         if !wanted {

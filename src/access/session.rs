@@ -54,8 +54,8 @@ pub struct SubResponse {
 /// A session read from a 200 answer with particular `subject_from` and `extra_from` paths.
 #[derive(Clone, Debug)]
 pub struct ParsedSession {
-    subject_from: String,
-    extra_from: String,
+    subject_from: Arc<str>,
+    extra_from: Arc<str>,
     result: Result<Session, AccessError>,
 }
 
@@ -102,7 +102,7 @@ pub fn session_from_response(
     match response.status {
         200 => {
             if let Some(parsed) = response.parsed.get() {
-                if parsed.subject_from == subject_from.source() && parsed.extra_from == extra_from.source() {
+                if *parsed.subject_from == *subject_from.source() && *parsed.extra_from == *extra_from.source() {
                     return match &parsed.result {
                         // The answer may come from the cache: check the expiry again.
                         Ok(session) if session.expires_at.is_some_and(|expiry| expiry <= now) => {
@@ -114,8 +114,8 @@ pub fn session_from_response(
             }
             let result = parse_session(response, subject_from, extra_from, now);
             let _ = response.parsed.set(ParsedSession {
-                subject_from: subject_from.source().to_owned(),
-                extra_from: extra_from.source().to_owned(),
+                subject_from: Arc::clone(subject_from.shared_source()),
+                extra_from: Arc::clone(extra_from.shared_source()),
                 result: result.clone(),
             });
             result

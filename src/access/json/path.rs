@@ -49,7 +49,8 @@ enum Step {
 pub struct JsonPath {
     steps: Box<[Step]>,
     /// The path as written, for messages.
-    source: Box<str>,
+    /// Shared, so that a parsed session can record which paths read it without copying them.
+    source: std::sync::Arc<str>,
 }
 
 impl std::fmt::Display for JsonPath {
@@ -119,6 +120,11 @@ impl JsonPath {
 
     /// The path as written in the configuration.
     pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// The path as written, shared with this `JsonPath`.
+    pub fn shared_source(&self) -> &std::sync::Arc<str> {
         &self.source
     }
 
