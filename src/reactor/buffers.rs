@@ -10,10 +10,17 @@ use crate::http::{RequestHead, ResponseHead};
 /// connection may grow its buffer up to the head limit; such grown buffers are not pooled.
 pub const BUFFER_BYTES: usize = 16 * 1024;
 
-/// Buffers (and heads) kept for reuse per worker; beyond this, returned ones are freed. A
-/// busy worker cycles through a few dozen at a time; keeping more only holds memory
-/// after a burst of connections.
+/// Parsed heads kept for reuse per worker; beyond this, returned ones are freed.
 const MAX_POOLED: usize = 64;
+
+/// Buffers kept for reuse per worker while it is busy. With 64 busy connections a worker has
+/// up to four buffers per connection out at once (client and upstream, read and write), and
+/// a smaller pool freed buffers at one moment only to allocate them again the next.
+const MAX_POOLED_BUFFERS: usize = 1024;
+
+/// Buffers kept once the worker is idle: [`BufferPool::shrink`] frees the rest, so that a
+/// burst does not hold its peak memory afterwards.
+pub const IDLE_POOLED_BUFFERS: usize = 64;
 
 #[derive(Default)]
 pub struct BufferPool {
@@ -36,13 +43,24 @@ impl BufferPool {
             return;
         }
         let mut buffer = std::mem::take(buffer);
-        if self.free.len() >= MAX_POOLED || buffer.capacity() > 4 * BUFFER_BYTES {
+        if self.free.len() >= MAX_POOLED_BUFFERS || buffer.capacity() > 4 * BUFFER_BYTES {
             return;
         }
         // An empty buffer that was read through has its start moved forward; reserving
         // rewinds it to the start of its allocation without allocating.
         buffer.reserve(BUFFER_BYTES);
         self.free.push(buffer);
+    }
+
+    /// Frees pooled buffers beyond [`IDLE_POOLED_BUFFERS`].
+    pub fn shrink(&mut self) {
+        self.free.truncate(IDLE_POOLED_BUFFERS);
+        self.free.shrink_to(IDLE_POOLED_BUFFERS);
+    }
+
+    /// Whether [`BufferPool::shrink`] would free buffers.
+    pub fn holds_excess(&self) -> bool {
+        self.free.len() > IDLE_POOLED_BUFFERS
     }
 
     pub fn take_request_head(&mut self) -> RequestHead {

@@ -189,7 +189,7 @@ impl Worker {
             }
             self.io.now = Instant::now();
             self.refresh_config();
-            if events.is_empty() && self.churn_since_trim > 0 {
+            if events.is_empty() && (self.churn_since_trim > 0 || self.buffers.holds_excess()) {
                 self.trim_memory();
             }
 
@@ -219,11 +219,13 @@ impl Worker {
         info!(worker = self.id, "worker stopped");
     }
 
-    /// Returns freed heap memory to the system while the worker is idle. After a burst of
-    /// connections, glibc keeps the freed buffers of those connections resident; without this
-    /// the process stays as large as its busiest moment.
+    /// Frees the pooled buffers a busy period left beyond the idle floor and returns freed
+    /// heap memory to the system while the worker is idle. After a burst of connections,
+    /// glibc keeps the freed buffers of those connections resident; without this the process
+    /// stays as large as its busiest moment.
     fn trim_memory(&mut self) {
         self.churn_since_trim = 0;
+        self.buffers.shrink();
         // SAFETY: malloc_trim only walks and releases glibc's free lists; it has no
         // preconditions and touches no memory the program owns.
         unsafe {
