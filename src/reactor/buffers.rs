@@ -58,8 +58,8 @@ impl BufferPool {
         self.free.shrink_to(IDLE_POOLED_BUFFERS);
     }
 
-    /// Whether [`BufferPool::shrink`] would free buffers.
-    pub fn holds_excess(&self) -> bool {
+    /// Returns whether [`BufferPool::shrink`] would free buffers.
+    pub fn has_excess(&self) -> bool {
         self.free.len() > IDLE_POOLED_BUFFERS
     }
 

@@ -189,7 +189,7 @@ impl Worker {
             }
             self.io.now = Instant::now();
             self.refresh_config();
-            if events.is_empty() && (self.churn_since_trim > 0 || self.buffers.holds_excess()) {
+            if events.is_empty() && (self.churn_since_trim > 0 || self.buffers.has_excess()) {
                 self.trim_memory();
             }
 

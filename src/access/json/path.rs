@@ -123,7 +123,7 @@ impl JsonPath {
         &self.source
     }
 
-    /// The path as written, shared with this `JsonPath`.
+    /// Returns the path as written, shared with this `JsonPath`.
     pub fn shared_source(&self) -> &std::sync::Arc<str> {
         &self.source
     }
