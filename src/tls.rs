@@ -19,6 +19,9 @@ pub fn server_config(certificate: &Path, key: &Path) -> Result<Arc<rustls::Serve
     }
     let key = PrivateKeyDer::from_pem_file(key)
         .map_err(|error| format!("cannot read a private key from {}: {error}", key.display()))?;
+    // rustls 0.23.48 deprecates the ring provider because it offers no post-quantum key
+    // exchange; that needs aws-lc-rs, which needs cmake to build. ring stays until then.
+    #[allow(deprecated)]
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
