@@ -20,7 +20,7 @@ pub fn server_config(certificate: &Path, key: &Path) -> Result<Arc<rustls::Serve
     let key = PrivateKeyDer::from_pem_file(key)
         .map_err(|error| format!("cannot read a private key from {}: {error}", key.display()))?;
     // rustls 0.23.48 deprecates the ring provider because it offers no post-quantum key
-    // exchange; that needs aws-lc-rs, which needs cmake to build. ring stays until then.
+    // exchange. Only aws-lc-rs offers that, and it needs cmake to build, so ring stays.
     #[allow(deprecated)]
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
