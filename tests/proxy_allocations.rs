@@ -85,7 +85,7 @@ fn read_message(stream: &mut TcpStream, buffer: &mut [u8; 4096], body: usize) ->
     }
 }
 
-/// An upstream that answers every GET on every connection with a fixed response.
+/// Starts an upstream that sends the same fixed response to every GET on every connection.
 fn start_upstream() -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind the upstream");
     let addr = listener.local_addr().expect("upstream address");
@@ -114,6 +114,7 @@ fn plain_proxy_path_allocates_nothing_per_request() {
     };
     let server = Server::start(loaded.config).expect("start the gateway");
     let gateway = server.proxy_addrs[0];
+
     let mut client = TcpStream::connect(gateway).expect("connect to the gateway");
     client.set_read_timeout(Some(Duration::from_secs(10))).expect("read timeout");
     client.set_nodelay(true).expect("nodelay");
@@ -121,8 +122,9 @@ fn plain_proxy_path_allocates_nothing_per_request() {
     let mut exchange = |client: &mut TcpStream| {
         client.write_all(REQUEST).expect("send a request to the gateway");
         assert!(read_message(client, &mut buffer, 2), "the gateway closed the connection or timed out");
-        assert!(buffer.starts_with(b"HTTP/1.1 200 "), "the gateway did not answer 200");
+        assert!(buffer.starts_with(b"HTTP/1.1 200 "), "the gateway did not respond with 200");
     };
+
     for _ in 0..WARM_UP_REQUESTS {
         exchange(&mut client);
     }
@@ -131,6 +133,7 @@ fn plain_proxy_path_allocates_nothing_per_request() {
             exchange(&mut client);
         }
     });
+
     // Timers and pools may allocate now and then; one allocation per request would show as
     // at least COUNTED_REQUESTS.
     assert!(
@@ -138,6 +141,7 @@ fn plain_proxy_path_allocates_nothing_per_request() {
         "{count} allocations in {COUNTED_REQUESTS} proxied requests ({:.2} per request)",
         count as f64 / COUNTED_REQUESTS as f64
     );
+
     drop(client);
     server.drain();
     server.join(Duration::from_secs(5));

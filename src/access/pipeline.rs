@@ -206,7 +206,7 @@ enum Authentication {
 
 fn authenticate(authenticator: &Authenticator, request: &AccessRequest<'_>) -> Authentication {
     match authenticator {
-        Authenticator::Noop => Authentication::Session(Session { extra: bytes::Bytes::from_static(b"{}"), ..Session::default() }),
+        Authenticator::Noop => Authentication::Session(Session::anonymous(&std::sync::Arc::default())),
         Authenticator::Anonymous { subject } => {
             if request.head.header(b"authorization").is_some() {
                 Authentication::NotResponsible

@@ -153,7 +153,7 @@ impl ResponseHead {
         ResponseHead::default()
     }
 
-    /// Whether the head has storage from an earlier parse, worth keeping in a pool.
+    /// Returns whether the head has storage from an earlier parse, worth keeping in a pool.
     pub fn has_storage(&self) -> bool {
         self.buf.capacity() > 0 || self.fields.capacity() > 0
     }

@@ -190,7 +190,8 @@ impl Exchange {
         })
     }
 
-    /// The exchange owns no upstream connection (any it had was pooled or closed).
+    /// Returns whether the exchange owns no upstream connection (any it had was pooled or
+    /// closed).
     pub(super) fn is_detached(&self) -> bool {
         self.upstream.is_none()
     }

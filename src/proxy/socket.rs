@@ -228,10 +228,10 @@ const MIN_READ_SPACE: usize = 4 * 1024;
 /// How much a read makes a nearly full buffer grow by, at most.
 const READ_GROWTH: usize = 16 * 1024;
 
-/// How many bytes the next read into `buf` requests, at most `room`. The buffer grows only
-/// when its spare capacity is nearly used up, and then by a bounded step. Asking for all of
-/// `room` at once would make every read of a pooled buffer reallocate and copy it whenever
-/// the caller's limit is larger than the pooled size.
+/// Returns how many bytes the next read into `buf` may request, at most `room`, growing the
+/// buffer only when its spare capacity is nearly used up, and then by a bounded step.
+/// Reserving all of `room` at once would make every read of a pooled buffer reallocate and
+/// copy it whenever the caller's limit is larger than the pooled size.
 fn read_space(buf: &mut BytesMut, room: usize) -> usize {
     let spare = buf.capacity() - buf.len();
     if spare < room.min(MIN_READ_SPACE) {

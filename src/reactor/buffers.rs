@@ -20,7 +20,7 @@ const MAX_POOLED_BUFFERS: usize = 1024;
 
 /// Buffers kept once the worker is idle: [`BufferPool::shrink`] frees the rest, so that a
 /// burst does not hold its peak memory afterwards.
-pub const IDLE_POOLED_BUFFERS: usize = 64;
+const IDLE_POOLED_BUFFERS: usize = 64;
 
 #[derive(Default)]
 pub struct BufferPool {
