@@ -392,6 +392,14 @@ fn compile_router(file: &ConfigFile, limits: &Limits, problems: &mut Problems) -
         let connect_timeout = millis("connect_timeout", section.connect_timeout, problems);
         let read_timeout = millis("read_timeout", section.read_timeout, problems);
         let write_timeout = millis("write_timeout", section.write_timeout, problems);
+        let pipeline_depth = match section.pipeline_depth {
+            None => 1,
+            Some(depth @ 1..=router::MAX_PIPELINE_DEPTH) => depth as usize,
+            Some(_) => {
+                problems.error(path.key("pipeline_depth"), format!("must be between 1 and {}", router::MAX_PIPELINE_DEPTH));
+                1
+            }
+        };
         let mut targets = Vec::new();
         let (host_header, service_path) = match &url {
             Some(url) => {
@@ -419,6 +427,7 @@ fn compile_router(file: &ConfigFile, limits: &Limits, problems: &mut Problems) -
             read_timeout,
             write_timeout,
             retries: section.retries.unwrap_or(5),
+            pipeline_depth,
         });
     }
 

@@ -332,6 +332,9 @@ pub struct ServiceSection {
     pub write_timeout: Option<u64>,
     /// Extra attempts on a connection failure before any byte was sent (Kong default 5).
     pub retries: Option<u32>,
+    /// Requests that may wait on one upstream connection at once (not in Kong; 1, the
+    /// default, sends one request at a time).
+    pub pipeline_depth: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]

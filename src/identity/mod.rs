@@ -277,6 +277,11 @@ impl Subrequests {
         }
     }
 
+    /// Returns whether requests or results are waiting for the next `flush`.
+    pub fn has_unsent(&self) -> bool {
+        !self.dirty.is_empty() || !self.ready.is_empty()
+    }
+
     /// Writes everything queued this iteration and returns results that are ready, including
     /// answers other workers delivered.
     pub fn flush(&mut self, io: &mut Io, buffers: &mut BufferPool) -> Vec<Delivery> {
@@ -294,9 +299,19 @@ impl Subrequests {
         loop {
             let Some(endpoint) = self.endpoints.get_mut(&addr) else { return };
             let Some(&index) = endpoint.queue.front() else { break };
-            // The least busy connection with room, else a new one.
+            // A connection this flush already writes to, while it has room, so that the
+            // subrequests of one loop iteration leave in as few writes as possible; else the
+            // least busy connection with room, else a new one.
             let mut best: Option<(usize, usize)> = None;
-            for &slot in &endpoint.connections {
+            if let Some(&last) = touched.last() {
+                if let Some(Slot::Subrequest(conn)) = io.slab.get(last) {
+                    if conn.accepts_more() && conn.in_flight() < MAX_PIPELINE_DEPTH {
+                        best = Some((last, 0));
+                    }
+                }
+            }
+            let candidates = if best.is_none() { &endpoint.connections[..] } else { &[] };
+            for &slot in candidates {
                 if let Some(Slot::Subrequest(conn)) = io.slab.get(slot) {
                     let depth = conn.in_flight();
                     if conn.accepts_more() && depth < MAX_PIPELINE_DEPTH && best.is_none_or(|(_, d)| depth < d) {

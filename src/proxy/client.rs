@@ -239,6 +239,14 @@ impl ClientConn {
         }
     }
 
+    /// The exchange in progress, if the connection is proxying.
+    pub(super) fn exchange_mut(&mut self) -> Option<&mut Exchange> {
+        match &mut self.state {
+            State::Proxy(exchange) => Some(exchange),
+            _ => None,
+        }
+    }
+
     pub fn on_subresult(&mut self, result: Arc<SubResult>) {
         self.subresult = Some(result);
     }

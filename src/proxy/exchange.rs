@@ -20,13 +20,13 @@ use super::forward::{self, ForwardRequest, OutFraming};
 use super::local;
 use super::router::{upstream_path, RouteMatch, Service};
 use super::socket::Readiness;
-use super::upstream::UpstreamConn;
+use super::upstream::{UpstreamConn, UpstreamPool, Waiting};
 use crate::access::errors::ErrorResponse;
 use crate::access::pipeline::Grant;
 use crate::http::{write_chunk_size, CHUNK_END, LAST_CHUNK};
 use crate::http::{ChunkedDecoder, Method, RequestBody, ResponseBody, Version};
 use crate::reactor::buffers::{BufferPool, BUFFER_BYTES};
-use crate::reactor::worker::{Ctx, Io};
+use crate::reactor::worker::{Ctx, Io, Slot};
 
 /// Bytes queued for the upstream before the client is no longer read.
 const UPSTREAM_WRITE_LIMIT: usize = 64 * 1024;
@@ -82,6 +82,9 @@ pub struct Exchange {
     /// `replayable`. The vector keeps its storage when the exchange's box is recycled.
     replay: Vec<u8>,
     replayable: bool,
+    /// Waiting for a turn on a shared connection that another exchange owns: its slot and
+    /// serial. The request head is already in that connection's write buffer.
+    queued_on: Option<(usize, u64)>,
     attempts: u32,
     set_cookies: Vec<String>,
     connect_started: Instant,
@@ -131,22 +134,48 @@ impl Exchange {
             framing,
         };
 
-        let mut upstream = match ctx.pool.checkout(ctx.io, target, client.slot) {
-            Some(conn) => conn,
-            None => UpstreamConn::connect(ctx.io, target, client.slot).map_err(|error| {
-                warn!(upstream = %target, %error, "cannot connect to upstream");
-                local::error_response(502, "An invalid response was received from the upstream server")
-            })?,
-        };
-        ctx.buffers.ensure(&mut upstream.wbuf);
-        forward::write_request_head(&mut upstream.wbuf, &forward);
         let mut recycled = ctx.scratch.recycled.take_exchange();
         let mut replay = recycled.as_mut().map(|old| std::mem::take(&mut old.replay)).unwrap_or_default();
         replay.clear();
-        let replayable = upstream.requests > 0 && matches!(request_body, RequestBodyState::Done);
-        if replayable {
-            replay.extend_from_slice(&upstream.wbuf);
-        }
+        // Bodiless requests whose method is idempotent may share a connection: if one fails
+        // before its response, sending it again is safe.
+        let shareable = service.pipeline_depth > 1
+            && matches!(head.method(), Method::Get | Method::Head | Method::Options)
+            && matches!(request_body, RequestBodyState::Done)
+            && !head.expect_continue();
+        let waiting = Waiting { client: client.slot, serial: client.serial };
+        let keepalive_requests = config.limits.upstream_keepalive_requests;
+        let queued_on = if shareable {
+            join_shared(ctx.io, ctx.pool, ctx.buffers, target, service.pipeline_depth, keepalive_requests, &forward, &mut replay, waiting)
+        } else {
+            None
+        };
+        let (upstream, replayable) = match queued_on {
+            Some(_) => (None, true),
+            None => {
+                let mut upstream = match ctx.pool.checkout(ctx.io, target, client.slot) {
+                    Some(conn) => conn,
+                    None => UpstreamConn::connect(ctx.io, target, client.slot).map_err(|error| {
+                        warn!(upstream = %target, %error, "cannot connect to upstream");
+                        local::error_response(502, "An invalid response was received from the upstream server")
+                    })?,
+                };
+                ctx.buffers.ensure(&mut upstream.wbuf);
+                forward::write_request_head(&mut upstream.wbuf, &forward);
+                let replayable = upstream.requests > 0 && matches!(request_body, RequestBodyState::Done);
+                // A shared connection's buffer will hold other requests too, so a resend after a
+                // failed connect takes this request's head from `replay`.
+                if replayable || shareable {
+                    replay.extend_from_slice(&upstream.wbuf);
+                }
+                if shareable {
+                    upstream.flush_pending = true;
+                    ctx.pool.unflushed.push((upstream.slot, upstream.serial));
+                    ctx.pool.open.push((target, upstream.slot, upstream.serial));
+                }
+                (Some(upstream), replayable)
+            }
+        };
 
         // The access decision is made, so a client waiting for 100 Continue may send its body.
         if head.expect_continue() && !matches!(request_body, RequestBodyState::Done) {
@@ -163,7 +192,7 @@ impl Exchange {
         let exchange = Exchange {
             service: route.service,
             target,
-            upstream: Some(upstream),
+            upstream,
             method: head.method(),
             http10: head.version() == Version::Http10,
             request_body,
@@ -175,6 +204,7 @@ impl Exchange {
             response_bytes_received: false,
             replay,
             replayable,
+            queued_on,
             attempts: 0,
             set_cookies: grant.session.set_cookies,
             connect_started: now,
@@ -213,6 +243,9 @@ impl Exchange {
     pub(super) fn deadline(&self, client: &ClientConn) -> Option<Instant> {
         let config = &client.config;
         let service = config.router.services.get(self.service)?;
+        if self.queued_on.is_some() {
+            return Some(self.last_upstream_io + service.read_timeout);
+        }
         let upstream = self.upstream.as_ref()?;
         if !upstream.connected {
             return Some(self.connect_started + service.connect_timeout);
@@ -228,13 +261,131 @@ impl Exchange {
     }
 }
 
+/// Appends the request to a shared connection opened in this loop iteration for `target`,
+/// if one has room, and queues `waiting` for its turn. Returns the connection's slot and serial.
+#[allow(clippy::too_many_arguments)]
+fn join_shared(
+    io: &mut Io,
+    pool: &mut UpstreamPool,
+    buffers: &mut BufferPool,
+    target: SocketAddr,
+    depth: usize,
+    keepalive_requests: u32,
+    forward: &ForwardRequest<'_>,
+    replay: &mut Vec<u8>,
+    waiting: Waiting,
+) -> Option<(usize, u64)> {
+    for &(addr, slot, serial) in &pool.open {
+        if addr != target {
+            continue;
+        }
+        let Some(Slot::Upstream { client: owner }) = io.slab.get(slot) else { continue };
+        let Some(Slot::Client(owner)) = io.slab.get_mut(*owner) else { continue };
+        let Some(conn) = owner.exchange_mut().and_then(|exchange| exchange.upstream.as_mut()) else { continue };
+        let in_flight = 1 + conn.waiters.len();
+        let full = in_flight >= depth
+            || conn.requests as usize + in_flight >= keepalive_requests as usize
+            || conn.wbuf.len() >= UPSTREAM_WRITE_LIMIT
+            || conn.stream.peer_closed();
+        if conn.serial != serial || full {
+            continue;
+        }
+        buffers.ensure(&mut conn.wbuf);
+        let start = conn.wbuf.len();
+        forward::write_request_head(&mut conn.wbuf, forward);
+        replay.extend_from_slice(&conn.wbuf[start..]);
+        conn.waiters.push_back(waiting);
+        if !conn.flush_pending {
+            conn.flush_pending = true;
+            pool.unflushed.push((slot, serial));
+        }
+        return Some((slot, serial));
+    }
+    None
+}
+
+/// Returns whether the shared connection `slot`/`serial` is still open and owned by an
+/// exchange.
+fn shared_alive(io: &mut Io, slot: usize, serial: u64) -> bool {
+    let Some(Slot::Upstream { client: owner }) = io.slab.get(slot) else { return false };
+    let Some(Slot::Client(owner)) = io.slab.get_mut(*owner) else { return false };
+    owner.exchange_mut().and_then(|exchange| exchange.upstream.as_ref()).is_some_and(|conn| conn.serial == serial)
+}
+
+/// Gives a shared connection whose owner is done to the first waiter, or closes it (waking
+/// every waiter) when that waiter has gone.
+fn pass_turn(io: &mut Io, buffers: &mut BufferPool, mut conn: Box<UpstreamConn>) {
+    let Some(next) = conn.waiters.pop_front() else {
+        conn.close(io, buffers);
+        return;
+    };
+    let slot = conn.slot;
+    let conn = match io.slab.get_mut(next.client) {
+        Some(Slot::Client(client)) if client.serial == next.serial => match client.take_turn(conn, io.now) {
+            Ok(()) => {
+                if let Some(entry) = io.slab.get_mut(slot) {
+                    *entry = Slot::Upstream { client: next.client };
+                }
+                io.wake.push(next);
+                return;
+            }
+            Err(conn) => conn,
+        },
+        _ => conn,
+    };
+    // The next response belongs to a request that no exchange waits for any more.
+    conn.close(io, buffers);
+}
+
 impl ClientConn {
+    /// Lets the exchange write its shared connection `serial`, whose write was held for the
+    /// end of the loop iteration. Returns whether the client has to run for that.
+    pub fn release_upstream_write(&mut self, serial: u64) -> bool {
+        let Some(conn) = self.exchange_mut().and_then(|exchange| exchange.upstream.as_mut()) else { return false };
+        if conn.serial != serial || !conn.flush_pending {
+            return false;
+        }
+        conn.flush_pending = false;
+        true
+    }
+
+    /// Takes over a shared connection on which this exchange's request was queued.
+    fn take_turn(&mut self, conn: Box<UpstreamConn>, now: Instant) -> Result<(), Box<UpstreamConn>> {
+        let Some(exchange) = self.exchange_mut() else { return Err(conn) };
+        if exchange.queued_on != Some((conn.slot, conn.serial)) {
+            return Err(conn);
+        }
+        exchange.queued_on = None;
+        exchange.response_bytes_received = !conn.rbuf.is_empty();
+        exchange.last_upstream_io = now;
+        exchange.replayable = true;
+        exchange.upstream = Some(conn);
+        Ok(())
+    }
+
+    /// Waits for a turn on a shared connection, or sends the request again elsewhere if the
+    /// connection is gone.
+    fn wait_for_turn(&mut self, exchange: Box<Exchange>, ctx: &mut Ctx<'_>) -> Flow {
+        let Some((slot, serial)) = exchange.queued_on else { return Flow::Close };
+        if !shared_alive(ctx.io, slot, serial) {
+            return self.upstream_failed(exchange, UpstreamFailure::Closed, ctx);
+        }
+        if self.timed_out() && exchange.deadline(self).is_some_and(|deadline| ctx.io.now >= deadline) {
+            return self.upstream_failed(exchange, UpstreamFailure::TimedOut, ctx);
+        }
+        self.set_state(State::Proxy(exchange));
+        Flow::Wait
+    }
+
     /// Moves bytes both ways until nothing more can move now.
     pub(super) fn run_exchange(&mut self, mut exchange: Box<Exchange>, ctx: &mut Ctx<'_>) -> Flow {
         let now = ctx.io.now;
         loop {
             let mut progress = false;
             let Some(mut upstream) = exchange.upstream.take() else {
+                if exchange.queued_on.is_some() {
+                    return self.wait_for_turn(exchange, ctx);
+                }
                 return Flow::Close;
             };
 
@@ -260,7 +411,7 @@ impl ClientConn {
                         return self.fail_request_body(exchange, response, ctx);
                     }
                 }
-                if !upstream.wbuf.is_empty() && upstream.stream.writable {
+                if !upstream.wbuf.is_empty() && upstream.stream.writable && !upstream.flush_pending {
                     let before = upstream.wbuf.len();
                     if let Err(error) = upstream.stream.write(&mut upstream.wbuf) {
                         exchange.upstream = Some(upstream);
@@ -338,7 +489,7 @@ impl ClientConn {
                 if let Some(up) = &exchange.upstream {
                     tracing::trace!(
                         phase = match exchange.response { ResponsePhase::Head => "head", ResponsePhase::Body { .. } => "body", ResponsePhase::Done => "done" },
-                        up_connected = up.connected, up_readable = up.stream.readable, up_writable = up.stream.writable, up_closed = up.stream.read_closed,
+                        up_slot = up.slot, up_connected = up.connected, up_readable = up.stream.readable, up_writable = up.stream.writable, up_closed = up.stream.read_closed,
                         up_rbuf = up.rbuf.len(), up_wbuf = up.wbuf.len(), client_wbuf = self.wbuf.len(), client_writable = self.stream.writable,
                         "exchange waits"
                     );
@@ -545,14 +696,20 @@ impl ClientConn {
         if let Some(mut upstream) = exchange.upstream.take() {
             upstream.requests += 1;
             let limits = &self.config.limits;
-            let reusable = request_done
+            let clean_end = request_done
                 && self.response_head.keep_alive()
-                && upstream.rbuf.is_empty()
-                && upstream.wbuf.is_empty()
-                && !upstream.stream.read_closed
-                && upstream.requests < limits.upstream_keepalive_requests
-                && limits.upstream_keepalive_pool_size > 0;
-            if reusable {
+                && !upstream.stream.peer_closed()
+                && upstream.requests < limits.upstream_keepalive_requests;
+            // An end announced by an event but not read yet counts too: pooled with its
+            // readiness cleared, such a connection would never report it again.
+            let reusable = clean_end && upstream.rbuf.is_empty() && upstream.wbuf.is_empty() && limits.upstream_keepalive_pool_size > 0;
+            if !upstream.waiters.is_empty() {
+                if clean_end {
+                    pass_turn(ctx.io, ctx.buffers, upstream);
+                } else {
+                    upstream.close(ctx.io, ctx.buffers);
+                }
+            } else if reusable {
                 ctx.pool.checkin(ctx.io, ctx.buffers, upstream, limits.upstream_keepalive_pool_size, limits.upstream_keepalive_timeout);
             } else {
                 upstream.close(ctx.io, ctx.buffers);
@@ -610,31 +767,48 @@ impl ClientConn {
     /// closes the client connection when the response had already started.
     fn upstream_failed(&mut self, mut exchange: Box<Exchange>, failure: UpstreamFailure, ctx: &mut Ctx<'_>) -> Flow {
         let target = exchange.target;
-        let Some(upstream) = exchange.upstream.take() else { return Flow::Close };
-        let reused = upstream.requests > 0;
+        let upstream = exchange.upstream.take();
+        // Queued on a shared connection that closed, or stalled behind another response,
+        // before this request's turn: it is sent once more regardless of `retries`, because
+        // the failure was another request's.
+        let lost = exchange.queued_on.take().is_some();
+        if upstream.is_none() && !lost {
+            return Flow::Close;
+        }
+        let reused = upstream.as_ref().is_none_or(|upstream| upstream.requests > 0);
         let connect_failure = matches!(failure, UpstreamFailure::Connect(_));
-        let head_bytes = if connect_failure {
-            Some(upstream.wbuf.to_vec())
-        } else if exchange.replayable {
+        // A shared connection's buffer contains other requests' heads as well, so such an
+        // exchange always keeps its own in `replay`.
+        let head_bytes = if connect_failure && exchange.replay.is_empty() {
+            upstream.as_ref().map(|upstream| upstream.wbuf.to_vec())
+        } else if connect_failure || exchange.replayable {
             exchange.replayable = false;
             Some(std::mem::take(&mut exchange.replay))
         } else {
             None
         };
-        upstream.close(ctx.io, ctx.buffers);
+        if let Some(upstream) = upstream {
+            upstream.close(ctx.io, ctx.buffers);
+        }
 
         let services = &self.config.router.services;
         let retries = services.get(exchange.service).map_or(0, |s| s.retries);
         let idempotent_replay = reused && !exchange.response_bytes_received && exchange.attempts == 0;
-        let may_retry = !exchange.response_started && exchange.attempts < retries && (connect_failure || idempotent_replay);
+        let may_retry = !exchange.response_started && (lost || (exchange.attempts < retries && (connect_failure || idempotent_replay)));
         if let (true, Some(head_bytes)) = (may_retry, head_bytes) {
-            exchange.attempts += 1;
+            // A resend after a loss is not an attempt of this request's own.
+            if !lost {
+                exchange.attempts += 1;
+            }
             let next_target = match self.config.router.services.get(exchange.service) {
-                Some(service) if connect_failure => next_target(service, exchange.service, ctx.round_robin).unwrap_or(target),
+                Some(service) if connect_failure || lost => next_target(service, exchange.service, ctx.round_robin).unwrap_or(target),
                 _ => target,
             };
             debug!(peer = %self.peer, upstream = %target, retry = %next_target, attempt = exchange.attempts, "retrying upstream request");
-            match ctx.pool.checkout(ctx.io, next_target, self.slot).map(Ok).unwrap_or_else(|| UpstreamConn::connect(ctx.io, next_target, self.slot)) {
+            // A resend after a reused connection failed goes out on a new connection: the
+            // other pooled connections to this upstream may have gone stale the same way.
+            let pooled = if connect_failure { ctx.pool.checkout(ctx.io, next_target, self.slot) } else { None };
+            match pooled.map(Ok).unwrap_or_else(|| UpstreamConn::connect(ctx.io, next_target, self.slot)) {
                 Ok(mut conn) => {
                     ctx.buffers.ensure(&mut conn.wbuf);
                     conn.wbuf.put_slice(&head_bytes);

@@ -34,7 +34,13 @@ pub struct Service {
     pub read_timeout: Duration,
     pub write_timeout: Duration,
     pub retries: u32,
+    /// Requests allowed in flight on one upstream connection; above 1, bodiless GET, HEAD
+    /// and OPTIONS requests that are ready in the same loop iteration share a connection.
+    pub pipeline_depth: usize,
 }
+
+/// Largest `pipeline_depth` a service may set.
+pub const MAX_PIPELINE_DEPTH: u32 = 64;
 
 /// One upstream address with its round-robin weight.
 #[derive(Debug, Clone)]

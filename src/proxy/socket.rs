@@ -86,6 +86,13 @@ impl Stream {
         matches!(self.io, Io::Tls(_))
     }
 
+    /// Returns whether the peer has closed its sending side: read to the end, or announced
+    /// by an event with bytes before the end still unread. A connection in this state can
+    /// finish what it is receiving but cannot take another request.
+    pub fn peer_closed(&self) -> bool {
+        self.peer_closed || self.read_closed
+    }
+
     /// Records a readiness event.
     pub fn on_event(&mut self, readiness: Readiness) {
         let Readiness { readable, writable, read_closed } = readiness;

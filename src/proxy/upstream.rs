@@ -4,8 +4,17 @@
 //! body was sent and the whole response was read, with no byte left over in either
 //! direction. Anything else closes it, so a pooled connection never carries bytes of one
 //! request into another.
+//!
+//! A service with `pipeline_depth` above 1 lets bodiless GET, HEAD and OPTIONS requests that
+//! become ready in the same loop iteration share one connection: the first request opens
+//! the connection (or takes it from the pool), the others append their heads to its write
+//! buffer and wait in its `waiters` queue, and the worker writes the lot with one call at the
+//! end of the iteration. The exchange that owns the connection reads its own response and
+//! then hands the connection, with whatever bytes of the next response it already holds,
+//! to the first waiter. When the connection fails or cannot be handed on, every waiter is
+//! woken, finds its connection gone and sends its request again on another one.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -33,6 +42,18 @@ pub struct UpstreamConn {
     pub idle_since: Instant,
     pub idle_timeout: Duration,
     pub timer_queued: Option<Instant>,
+    /// Exchanges whose requests follow the owner's on this connection, in order.
+    pub waiters: VecDeque<Waiting>,
+    /// The write buffer is sent by the worker at the end of this loop iteration, so that
+    /// requests joining in the same iteration go out in one write.
+    pub flush_pending: bool,
+}
+
+/// A client whose request waits for its turn on a shared upstream connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Waiting {
+    pub client: usize,
+    pub serial: u64,
 }
 
 impl UpstreamConn {
@@ -57,6 +78,8 @@ impl UpstreamConn {
             idle_since: io.now,
             idle_timeout: Duration::from_secs(60),
             timer_queued: None,
+            waiters: VecDeque::new(),
+            flush_pending: false,
         }))
     }
 
@@ -90,8 +113,10 @@ impl UpstreamConn {
         self.timer_queued = timers.arm_slot(slot, self.serial, self.idle_since + self.idle_timeout, None);
     }
 
-    /// Deregisters the socket, frees the slot and returns the buffers.
+    /// Deregisters the socket, frees the slot and returns the buffers. Waiting exchanges are
+    /// woken to find that their connection is gone.
     pub fn close(mut self: Box<Self>, io: &mut Io, buffers: &mut BufferPool) {
+        io.wake.extend(self.waiters.drain(..));
         let _ = io.registry.deregister(self.stream.tcp_mut());
         if io.slab.contains(self.slot) {
             io.slab.remove(self.slot);
@@ -103,10 +128,15 @@ impl UpstreamConn {
     }
 }
 
-/// Idle connections per upstream address, most recently used last.
+/// Idle connections per upstream address, most recently used last, and the shared
+/// connections of this loop iteration.
 #[derive(Default)]
 pub struct UpstreamPool {
     idle: HashMap<SocketAddr, Vec<usize>>,
+    /// Connections that requests may still join in this iteration: address, slot, serial.
+    pub open: Vec<(SocketAddr, usize, u64)>,
+    /// Connections whose write waits for the end of this iteration: slot, serial.
+    pub unflushed: Vec<(usize, u64)>,
 }
 
 impl UpstreamPool {
@@ -128,7 +158,7 @@ impl UpstreamPool {
     /// Pools `conn` if there is room, else closes it.
     pub fn checkin(&mut self, io: &mut Io, buffers: &mut BufferPool, mut conn: Box<UpstreamConn>, max_idle: usize, idle_timeout: Duration) {
         let slots = self.idle.entry(conn.addr).or_default();
-        if slots.len() >= max_idle || !conn.rbuf.is_empty() || !conn.wbuf.is_empty() {
+        if slots.len() >= max_idle || !conn.rbuf.is_empty() || !conn.wbuf.is_empty() || !conn.waiters.is_empty() {
             debug!(upstream = %conn.addr, "upstream connection closed instead of pooled");
             conn.close(io, buffers);
             return;

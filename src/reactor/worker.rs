@@ -21,7 +21,7 @@ use crate::config::Config;
 use crate::identity::{SubConn, Subrequests};
 use crate::proxy::client::{ClientConn, Next, Recycled};
 use crate::proxy::socket::Readiness;
-use crate::proxy::upstream::{UpstreamConn, UpstreamPool};
+use crate::proxy::upstream::{UpstreamConn, UpstreamPool, Waiting};
 
 /// Token of the waker that the main thread uses to signal reloads and shutdown.
 pub const WAKER_TOKEN: Token = Token(usize::MAX - 1);
@@ -64,6 +64,9 @@ pub struct Io {
     next_serial: u64,
     /// Time at the start of this loop iteration.
     pub now: Instant,
+    /// Clients to run again before the next poll, because something changed for them
+    /// without an event of their own (a shared upstream connection was handed over or lost).
+    pub wake: Vec<Waiting>,
 }
 
 impl Io {
@@ -140,7 +143,7 @@ impl Worker {
         let registry = poll.registry().try_clone()?;
         let config = shared.config.load_full();
         let identity = Subrequests::new(id, Arc::clone(&shared.identity));
-        let mut io = Io { registry, slab: Slab::with_capacity(1024), timers: Timers::default(), next_serial: 0, now: Instant::now() };
+        let mut io = Io { registry, slab: Slab::with_capacity(1024), timers: Timers::default(), next_serial: 0, now: Instant::now(), wake: Vec::new() };
         let mut listener_slots = Vec::new();
         for bound in listeners {
             let mut socket = TcpListener::from_std(bound.socket);
@@ -206,7 +209,15 @@ impl Worker {
                 self.dispatch(token.0, readiness);
             }
             self.fire_timers();
-            self.flush_subrequests();
+            // Subrequest results start exchanges and shared connections start requests that
+            // may need subrequests; both are sent before the next poll.
+            loop {
+                self.flush_subrequests();
+                if self.pool.unflushed.is_empty() && !self.identity.has_unsent() {
+                    break;
+                }
+                self.flush_upstreams();
+            }
 
             if !draining && self.shared.is_draining() {
                 draining = true;
@@ -277,8 +288,23 @@ impl Worker {
         }
     }
 
-    /// Takes the client out of its slot, lets it run, and puts it back or closes it.
+    /// Runs the client in `slot`, then every client that its run woke.
     fn drive_client(&mut self, slot: usize) {
+        self.drive_one(slot);
+        self.drive_woken();
+    }
+
+    /// Runs the clients woken without an event of their own, until none is left.
+    fn drive_woken(&mut self) {
+        while let Some(woken) = self.io.wake.pop() {
+            if matches!(self.io.slab.get(woken.client), Some(Slot::Client(client)) if client.serial == woken.serial) {
+                self.drive_one(woken.client);
+            }
+        }
+    }
+
+    /// Takes the client out of its slot, lets it run, and puts it back or closes it.
+    fn drive_one(&mut self, slot: usize) {
         let Some(entry) = self.io.slab.get_mut(slot) else { return };
         if !matches!(entry, Slot::Client(_)) {
             return;
@@ -437,6 +463,30 @@ impl Worker {
                     _ => {}
                 },
             }
+        }
+    }
+
+    /// Lets the owners of shared upstream connections write what this iteration queued on
+    /// them: every request that joined a connection goes out in the same write.
+    fn flush_upstreams(&mut self) {
+        self.pool.open.clear();
+        while !self.pool.unflushed.is_empty() {
+            let unflushed = std::mem::take(&mut self.pool.unflushed);
+            for (slot, serial) in unflushed {
+                let owner = match self.io.slab.get(slot) {
+                    Some(Slot::Upstream { client }) => *client,
+                    _ => continue,
+                };
+                let released = match self.io.slab.get_mut(owner) {
+                    Some(Slot::Client(client)) => client.release_upstream_write(serial),
+                    _ => false,
+                };
+                if released {
+                    self.drive_client(owner);
+                }
+            }
+            // Requests started by these runs may not join anything opened before.
+            self.pool.open.clear();
         }
     }
 
