@@ -24,7 +24,7 @@
 #   LOAD_CPU [0]           core of the stubs and wrk
 #   PORT_BASE [18000]      first of five consecutive loopback ports used
 #   SKIP_BUILD [0]         1: use the binaries in target/release as they are
-#   QUICK [0]              1: only the plain and authenticated rows (for trying changes)
+#   QUICK [0]              1: only the plain and session-check rows (for trying changes)
 #   QUIET_WAIT [0]         seconds each row may wait for the rest of the machine to go
 #                          quiet (below 5% of both cores busy over 2 s) before it starts
 #   RETRIES [0]            with QUIET_WAIT set: times a row is measured again when other
@@ -485,6 +485,10 @@ check_proxies() {
     check_response "$(url_of portcullis /auth)" s0007 200 "$id"
     check_response "$(url_of portcullis /auth)" x0007 401 ""
     check_response "$(url_of portcullis /cached)" s0007 200 "$id"
+    check_response "$(url_of portcullis /pipelined/plain)" "" 200 null
+    check_response "$(url_of portcullis /pipelined/auth)" s0007 200 "$id"
+    check_response "$(url_of portcullis /pipelined/auth)" x0007 401 ""
+    check_response "$(url_of portcullis /pipelined/cached)" s0007 200 "$id"
     check_response "$(url_of nginx /plain)" "" 200 null
     check_response "$(url_of nginx /auth-get)" s0007 200 "$id"
     check_response "$(url_of nginx /auth)" s0007 200 "$id"
@@ -514,8 +518,10 @@ check_proxies
 
 measure direct direct - "$CONNECTIONS" /plain "" ok
 measure plain portcullis 1 "$CONNECTIONS" /plain "" ok
+measure plain portcullis-pipelined 1 "$CONNECTIONS" /pipelined/plain "" ok
 measure plain nginx 1 "$CONNECTIONS" /plain "" ok
 measure auth portcullis 1 "$CONNECTIONS" /auth s ok
+measure auth portcullis-pipelined 1 "$CONNECTIONS" /pipelined/auth s ok
 measure auth nginx-get 1 "$CONNECTIONS" /auth-get s ok
 measure auth nginx-best 1 "$CONNECTIONS" /auth s ok
 
@@ -523,14 +529,18 @@ if [ "$QUICK" != 1 ]; then
     measure denied portcullis 1 "$CONNECTIONS" /auth x 401
     measure denied nginx-best 1 "$CONNECTIONS" /auth x 401
     measure cached portcullis-cache 1 "$CONNECTIONS" /cached s ok
+    measure cached portcullis-cache-pipelined 1 "$CONNECTIONS" /pipelined/cached s ok
     for connections in 1 1024; do
         measure "auth-c$connections" portcullis 1 "$connections" /auth s ok
+        measure "auth-c$connections" portcullis-pipelined 1 "$connections" /pipelined/auth s ok
         measure "auth-c$connections" nginx-best 1 "$connections" /auth s ok
     done
 
     count_syscalls plain portcullis /plain ""
+    count_syscalls plain portcullis-pipelined /pipelined/plain ""
     count_syscalls plain nginx /plain ""
     count_syscalls auth portcullis /auth s
+    count_syscalls auth portcullis-pipelined /pipelined/auth s
     count_syscalls auth nginx-best /auth s
 fi
 
@@ -576,6 +586,7 @@ if [ "$QUICK" != 1 ]; then
     start_portcullis 2 "$LOAD_CPU,$PROXY_CPU"
     start_nginx 2 "$LOAD_CPU,$PROXY_CPU"
     measure auth-w2 portcullis 2 "$CONNECTIONS" /auth s ok
+    measure auth-w2 portcullis-pipelined 2 "$CONNECTIONS" /pipelined/auth s ok
     measure auth-w2 nginx-best 2 "$CONNECTIONS" /auth s ok
     stop_bg "$PORTCULLIS_PID"
     stop_bg "$NGINX_PID"

@@ -26,7 +26,9 @@ SCENARIOS = {
 CONTENDERS = {
     "direct": "upstream stub",
     "portcullis": "portcullis",
+    "portcullis-pipelined": "portcullis, pipelined",
     "portcullis-cache": "portcullis (cache)",
+    "portcullis-cache-pipelined": "portcullis (cache), pipelined",
     "nginx": "nginx",
     "nginx-get": "nginx auth_request, GET",
     "nginx-best": "nginx auth_request, best",
@@ -35,13 +37,26 @@ CONTENDERS = {
 # (label, scenario and contender of portcullis, scenario and contender of nginx)
 COMPARISONS = [
     ("plain proxy", ("plain", "portcullis"), ("plain", "nginx")),
+    ("plain proxy, pipelined", ("plain", "portcullis-pipelined"), ("plain", "nginx")),
     ("session check vs auth_request GET", ("auth", "portcullis"), ("auth", "nginx-get")),
     ("session check vs auth_request best", ("auth", "portcullis"), ("auth", "nginx-best")),
+    ("session check, pipelined, vs auth_request best", ("auth", "portcullis-pipelined"), ("auth", "nginx-best")),
     ("denied vs auth_request best", ("denied", "portcullis"), ("denied", "nginx-best")),
     ("cache on vs auth_request best (no cache)", ("cached", "portcullis-cache"), ("auth", "nginx-best")),
+    ("cache on, pipelined, vs auth_request best (no cache)", ("cached", "portcullis-cache-pipelined"), ("auth", "nginx-best")),
     ("session check, 1 connection", ("auth-c1", "portcullis"), ("auth-c1", "nginx-best")),
+    ("session check, 1 connection, pipelined", ("auth-c1", "portcullis-pipelined"), ("auth-c1", "nginx-best")),
     ("session check, 1,024 connections", ("auth-c1024", "portcullis"), ("auth-c1024", "nginx-best")),
+    ("session check, 1,024 connections, pipelined", ("auth-c1024", "portcullis-pipelined"), ("auth-c1024", "nginx-best")),
     ("session check, 2 workers", ("auth-w2", "portcullis"), ("auth-w2", "nginx-best")),
+    ("session check, 2 workers, pipelined", ("auth-w2", "portcullis-pipelined"), ("auth-w2", "nginx-best")),
+]
+
+# Contender names of portcullis's two configurations, the default service and the one with
+# `pipeline_depth = 16`, without and with the session cache.
+CONFIGURATIONS = [
+    ("default", "portcullis", "portcullis-cache"),
+    ("pipelined", "portcullis-pipelined", "portcullis-cache-pipelined"),
 ]
 
 
@@ -125,13 +140,16 @@ def main():
         print("| Scenario | portcullis | nginx | Ratio |")
         print("| --- | --: | --: | --: |")
         for scenario, theirs in (("plain", "nginx"), ("auth", "nginx-best")):
-            a = counted.get((scenario, "portcullis"))
-            b = counted.get((scenario, theirs))
-            if a and b:
-                print("| %s | %s | %s | %s |" % (
-                    SCENARIOS[scenario] + (" (vs auth_request best)" if scenario == "auth" else ""),
-                    a["syscalls_per_request"], b["syscalls_per_request"],
-                    ratio(a["syscalls_per_request"], b["syscalls_per_request"])))
+            for _, ours, _ in CONFIGURATIONS:
+                a = counted.get((scenario, ours))
+                b = counted.get((scenario, theirs))
+                if a and b:
+                    print("| %s | %s | %s | %s |" % (
+                        SCENARIOS[scenario]
+                        + (", pipelined" if ours != "portcullis" else "")
+                        + (" (vs auth_request best)" if scenario == "auth" else ""),
+                        a["syscalls_per_request"], b["syscalls_per_request"],
+                        ratio(a["syscalls_per_request"], b["syscalls_per_request"])))
 
     if memory:
         by_contender = {r["contender"]: r for r in memory}
@@ -151,6 +169,63 @@ def main():
             print("Bytes per idle connection, portcullis / nginx: %s." % ratio(
                 by_contender["portcullis"]["bytes_per_connection"],
                 by_contender["nginx"]["bytes_per_connection"]))
+
+    print_targets(by_key, counted if syscalls else {}, {r["contender"]: r for r in memory})
+
+
+def check(label, value, met):
+    """Formats one row of the targets table. VALUE is None when the run lacks a row it needs."""
+    if value is None:
+        return "| %s | - | not measured |" % label
+    return "| %s | %s | %s |" % (label, value, "yes" if met else "no")
+
+
+def print_targets(load, syscalls, memory):
+    """Prints each performance target of BENCHMARKS.md, checked against this run, for both configurations."""
+    print()
+    print("Targets, checked against this run:")
+    print()
+    print("| Target | Configuration | Value | Met |")
+    print("| --- | --- | --: | --- |")
+
+    def number(record, key):
+        return float(record[key]) if record else None
+
+    for name, ours, cached in CONFIGURATIONS:
+        auth, best = load.get(("auth", ours)), load.get(("auth", "nginx-best"))
+        plain, nginx_plain = load.get(("plain", ours)), load.get(("plain", "nginx"))
+        cache = load.get(("cached", cached))
+        rows = []
+        if auth and best:
+            cpu = number(auth, "cpu_us_per_request") / number(best, "cpu_us_per_request")
+            rps = number(auth, "rps") / number(best, "rps")
+            p99 = number(auth, "p99_us") / number(best, "p99_us")
+            rows.append(check("session check CPU per request <= 0.6 x auth_request best", "%.2f" % cpu, cpu <= 0.6))
+            rows.append(check("session check requests/s >= 1.3 x auth_request best", "%.2f" % rps, rps >= 1.3))
+            rows.append(check("session check p99 <= auth_request best", "%.2f" % p99, p99 <= 1.0))
+        if plain and nginx_plain:
+            cpu = number(plain, "cpu_us_per_request") / number(nginx_plain, "cpu_us_per_request")
+            rows.append(check("plain proxy CPU per request <= 0.8 x nginx", "%.2f" % cpu, cpu <= 0.8))
+        if cache and plain:
+            share = number(cache, "rps") / number(plain, "rps")
+            rows.append(check("cache on requests/s >= 0.85 x plain proxy", "%.2f" % share, share >= 0.85))
+        if name == "default":
+            denied = load.get(("denied", "portcullis"))
+            if denied and auth:
+                a, b = number(denied, "cpu_us_per_request"), number(auth, "cpu_us_per_request")
+                rows.append(check("denied CPU per request < allowed", "%.1f vs %.1f µs" % (a, b), a < b))
+            if "portcullis" in memory and "nginx" in memory:
+                a = int(memory["portcullis"]["rss_after_kib"]) / 1024
+                b = int(memory["nginx"]["rss_after_kib"]) / 1024
+                rows.append(check("RSS with idle connections <= nginx", "%.1f vs %.1f MiB" % (a, b), a <= b))
+        for scenario, theirs in (("plain", "nginx"), ("auth", "nginx-best")):
+            a, b = syscalls.get((scenario, ours)), syscalls.get((scenario, theirs))
+            if a and b:
+                share = float(a["syscalls_per_request"]) / float(b["syscalls_per_request"])
+                rows.append(check("%s system calls per request <= nginx" % SCENARIOS[scenario], "%.2f" % share, share <= 1.0))
+        for row in rows:
+            label, rest = row[2:].split(" | ", 1)
+            print("| %s | %s | %s" % (label, name, rest))
 
 
 if __name__ == "__main__":
