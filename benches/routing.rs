@@ -32,6 +32,7 @@ fn service(index: usize) -> Service {
         read_timeout: Duration::from_secs(60),
         write_timeout: Duration::from_secs(60),
         retries: 5,
+        pipeline_depth: 1,
     }
 }
 

@@ -58,7 +58,7 @@ fn bench_session(c: &mut Criterion) {
     let subject_from = json_path("identity.id");
     let extra_from = json_path("@this");
     let session = session_of(&result, &subject_from, &extra_from);
-    assert_eq!(session.subject, whoami::DEFAULT_IDENTITY_ID);
+    assert_eq!(&*session.subject, whoami::DEFAULT_IDENTITY_ID);
     assert_eq!(session.extra.len(), body.len());
 
     let now = SystemTime::now();
