@@ -341,6 +341,18 @@ fn head_and_bodiless_statuses_carry_no_body() {
         assert_eq!(response.status, status);
         assert!(response.body.is_empty());
     }
+    // An upstream 204 that wrongly declares a length is passed on without it, because a 204
+    // must not carry Content-Length. A 304 keeps the length of the representation.
+    for (status, keeps_length) in [(204u16, false), (304, true)] {
+        let head = format!("HTTP/1.1 {status} X\r\nContent-Length: 10\r\nX-Case: {status}\r\n\r\n");
+        setup.hello.set_reply(Reply::Raw { bytes: head.into_bytes(), close: false });
+        client.send(format!("GET /up/x HTTP/1.1\r\nHost: {}\r\n\r\n", setup.addr()).as_bytes());
+        let response = client.read_response_to_head();
+        assert_eq!(response.status, status);
+        assert_eq!(response.header("X-Case"), Some(status.to_string().as_str()));
+        assert_eq!(response.header("Content-Length").is_some(), keeps_length, "{status}: Content-Length {:?}", response.header("Content-Length"));
+        assert!(response.body.is_empty());
+    }
     // The connection is still in step: one more normal request works.
     setup.hello.set_reply(Reply::Default);
     client.send(format!("GET /up/y HTTP/1.1\r\nHost: {}\r\n\r\n", setup.addr()).as_bytes());

@@ -1,6 +1,5 @@
 //! Upstream pipelining end to end. A service with `pipeline_depth` above 1 sends bodiless
-//! GET, HEAD and OPTIONS requests that are ready at the same time on one keep-alive
-//! connection. Every response must still reach the client that sent its request.
+//! GET and OPTIONS requests that are ready at the same time on one keep-alive connection. Every response must still reach the client that sent its request.
 //!
 //! The upstream here is a stand-in written for this file. Unlike the shared one in
 //! `support`, it records for each connection how many request heads arrived in one read
@@ -42,6 +41,9 @@ const MAX_BUFFERED_BYTES: usize = 1024 * 1024;
 /// Reads per call of `UpstreamConnection::read` that takes what has already arrived.
 const MAX_READS_PER_CALL: usize = 256;
 
+/// Time a stand-in may block writing a padded response to a gateway that is not reading it.
+const LARGE_RESPONSE_WRITE_TIMEOUT: Duration = Duration::from_secs(15);
+
 // ---------------------------------------------------------------------------------------
 // Upstream stand-in
 
@@ -67,19 +69,32 @@ struct Behaviour {
     close_after_first: CloseAfterFirst,
     /// Path prefixes whose responses are written only after the given delay.
     delays: Vec<(String, Duration)>,
+    /// Path prefix whose responses carry this many bytes of padding in the JSON body.
+    padding: Option<(String, usize)>,
 }
 
 impl Behaviour {
     fn normal() -> Behaviour {
-        Behaviour { close_after_first: CloseAfterFirst::Never, delays: Vec::new() }
+        Behaviour { close_after_first: CloseAfterFirst::Never, delays: Vec::new(), padding: None }
     }
 
     fn closing(mode: CloseAfterFirst) -> Behaviour {
-        Behaviour { close_after_first: mode, delays: Vec::new() }
+        Behaviour { close_after_first: mode, ..Behaviour::normal() }
     }
 
     fn delaying(prefix: &str, delay: Duration) -> Behaviour {
-        Behaviour { close_after_first: CloseAfterFirst::Never, delays: vec![(prefix.to_owned(), delay)] }
+        Behaviour { delays: vec![(prefix.to_owned(), delay)], ..Behaviour::normal() }
+    }
+
+    fn padding(prefix: &str, bytes: usize) -> Behaviour {
+        Behaviour { padding: Some((prefix.to_owned(), bytes)), ..Behaviour::normal() }
+    }
+
+    fn padding_for(&self, path: &str) -> usize {
+        match &self.padding {
+            Some((prefix, bytes)) if path.starts_with(prefix.as_str()) => *bytes,
+            _ => 0,
+        }
     }
 
     fn delay_for(&self, path: &str) -> Duration {
@@ -483,7 +498,11 @@ impl UpstreamConnection {
         let close_requested = request.header("connection").is_some_and(|value| value.eq_ignore_ascii_case("close"));
         let close = close_requested || (self.responses_written == 0 && mode != CloseAfterFirst::Never);
         let announce_close = close_requested || mode == CloseAfterFirst::WithHeader;
-        if write_response(&mut self.stream, &request, self.id, close && announce_close).is_err() {
+        let padding = self.shared.behaviour.padding_for(&request.path);
+        if padding > 0 && self.stream.set_write_timeout(Some(LARGE_RESPONSE_WRITE_TIMEOUT)).is_err() {
+            return false;
+        }
+        if write_response(&mut self.stream, &request, self.id, close && announce_close, padding).is_err() {
             return false;
         }
         lock(&self.shared.records).requests[index].responded = true;
@@ -514,13 +533,15 @@ impl UpstreamConnection {
     }
 }
 
-/// Writes 200 with `{"path", "method", "body", "connection"}` as JSON, or no body for HEAD.
-fn write_response(stream: &mut TcpStream, request: &UpstreamRequest, connection: u64, announce_close: bool) -> io::Result<()> {
+/// Writes 200 with `{"path", "method", "body", "connection", "padding"}` as JSON, or no body
+/// for HEAD. `padding` is the length of the string in the `padding` member.
+fn write_response(stream: &mut TcpStream, request: &UpstreamRequest, connection: u64, announce_close: bool, padding: usize) -> io::Result<()> {
     let body = serde_json::json!({
         "path": request.path,
         "method": request.method,
         "body": String::from_utf8_lossy(&request.body),
         "connection": connection,
+        "padding": "p".repeat(padding),
     })
     .to_string();
     let mut response = format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n", body.len());
@@ -762,7 +783,7 @@ fn default_depth_never_pipelines() {
 }
 
 #[test]
-fn requests_with_body_not_pipelined() {
+fn head_and_body_requests_not_pipelined() {
     const ROUNDS: usize = 3;
     const PLAIN_GETS: usize = 12;
     let setup = Setup::start("pipeline_depth = 16", Behaviour::normal());
@@ -770,7 +791,11 @@ fn requests_with_body_not_pipelined() {
 
     // Requests that must not be pipelined: the path suffix, the method, the header lines
     // after Host, and the body.
-    let specials: [(&str, &str, &str, &str); 4] = [
+    let specials: [(&str, &str, &str, &str); 8] = [
+        ("head-1", "HEAD", "", ""),
+        ("head-2", "HEAD", "", ""),
+        ("head-3", "HEAD", "", ""),
+        ("head-4", "HEAD", "", ""),
         ("post", "POST", "Content-Length: 9\r\n", "post body"),
         ("get-with-body", "GET", "Content-Length: 8\r\n", "get body"),
         ("get-expect-with-body", "GET", "Expect: 100-continue\r\nContent-Length: 8\r\n", "expected"),
@@ -785,6 +810,13 @@ fn requests_with_body_not_pipelined() {
             let path = format!("/c/{round}/{name}");
             let raw = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\n{headers}\r\n{body}");
             client.try_send(raw.as_bytes()).map_err(|error| format!("{path}: send failed: {error}"))?;
+            if method == "HEAD" {
+                let response = client.try_read_response_to_head().map_err(|error| format!("{path}: {error}"))?;
+                if response.status != 200 || !response.body.is_empty() {
+                    return Err(format!("{path}: HEAD got status {} with body {}", response.status, response.text()));
+                }
+                return Ok(());
+            }
             let response = read_final_response(client).map_err(|error| format!("{path}: {error}"))?;
             check_echo(&response, &path)?;
             let echoed = response.json()["body"].clone();
@@ -917,6 +949,49 @@ fn slow_response_times_out_alone() {
         .collect();
     eprintln!("fast requests left without a response on a connection: {fast_without_response:?}");
     assert!(failures.is_empty(), "{}\n--- gateway log tail ---\n{}", summary(&failures), setup.log_tail(60));
+}
+
+#[test]
+fn slow_reader_releases_queued_requests() {
+    const MAX_ROUNDS: usize = 5;
+    const SLOW_READERS: usize = 4;
+    const FAST_CLIENTS: usize = 12;
+    // Longer than RESPONSE_TIMEOUT, so that a fast request that waits for a slow reader to
+    // close fails. The default read_timeout (60 s) would keep it waiting that long.
+    const HOLD: Duration = Duration::from_secs(6);
+    let mut setup = Setup::start("pipeline_depth = 16", Behaviour::padding("/big/", 16 * 1024 * 1024));
+    let host = setup.addr();
+
+    // Each round, a few clients request 16 MiB and read nothing for HOLD while the others
+    // send small GETs at the same moment. Rounds repeat until a small request has been
+    // queued behind a large one at least once.
+    let mut failures = Vec::new();
+    let mut queued_behind_large = 0;
+    for round in 0..MAX_ROUNDS {
+        failures.extend(run_clients(host, SLOW_READERS + FAST_CLIENTS, move |index, client| {
+            if index < SLOW_READERS {
+                let path = format!("/big/{round}/{index}");
+                client.try_send(get_request(host, &path).as_bytes()).map_err(|error| format!("{path}: send failed: {error}"))?;
+                std::thread::sleep(HOLD);
+                return Ok(());
+            }
+            get_and_check(client, host, &format!("/fast/{round}/{index}"))
+        }));
+        // A small request that the upstream never responded to was stuck behind a large
+        // response on its connection, so its client got the response from another one.
+        queued_behind_large = setup
+            .upstream
+            .requests()
+            .iter()
+            .filter(|request| request.path.starts_with("/fast/") && !request.responded)
+            .count();
+        if queued_behind_large > 0 || !failures.is_empty() {
+            break;
+        }
+    }
+    assert!(failures.is_empty(), "{}\n--- gateway log tail ---\n{}", summary(&failures), setup.log_tail(60));
+    assert!(queued_behind_large > 0, "no small request was queued behind a large response in {MAX_ROUNDS} rounds");
+    assert!(setup.gateway.is_running(), "the gateway exited:\n{}", setup.log_tail(60));
 }
 
 /// Runs `portcullis check` on `config` and returns (exit code, stderr).

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::{Buf, BufMut};
 use tracing::{debug, warn};
@@ -27,6 +27,11 @@ use crate::http::{write_chunk_size, CHUNK_END, LAST_CHUNK};
 use crate::http::{ChunkedDecoder, Method, RequestBody, ResponseBody, Version};
 use crate::reactor::buffers::{BufferPool, BUFFER_BYTES};
 use crate::reactor::worker::{Ctx, Io, Slot};
+
+/// Maximum time a request waits on a shared upstream connection for the responses ahead of
+/// it, unless the service's `read_timeout` is shorter. Then the request is sent again on a
+/// connection of its own, so a slow response or slow client delays the queue by this much.
+const MAX_QUEUE_WAIT: Duration = Duration::from_secs(1);
 
 /// Bytes queued for the upstream before the client is no longer read.
 const UPSTREAM_WRITE_LIMIT: usize = 64 * 1024;
@@ -138,9 +143,11 @@ impl Exchange {
         let mut replay = recycled.as_mut().map(|old| std::mem::take(&mut old.replay)).unwrap_or_default();
         replay.clear();
         // Bodiless requests whose method is idempotent may share a connection: if one fails
-        // before its response, sending it again is safe.
+        // before its response, sending it again is safe. HEAD is left out because servers
+        // that wrongly send a body with a HEAD response would shift every later response on
+        // the connection to the wrong request.
         let shareable = service.pipeline_depth > 1
-            && matches!(head.method(), Method::Get | Method::Head | Method::Options)
+            && matches!(head.method(), Method::Get | Method::Options)
             && matches!(request_body, RequestBodyState::Done)
             && !head.expect_continue();
         let waiting = Waiting { client: client.slot, serial: client.serial };
@@ -244,7 +251,7 @@ impl Exchange {
         let config = &client.config;
         let service = config.router.services.get(self.service)?;
         if self.queued_on.is_some() {
-            return Some(self.last_upstream_io + service.read_timeout);
+            return Some(self.last_upstream_io + service.read_timeout.min(MAX_QUEUE_WAIT));
         }
         let upstream = self.upstream.as_ref()?;
         if !upstream.connected {

@@ -234,12 +234,12 @@ pub fn write_response_head(
     let _ = write!(out.writer_ref(), "HTTP/1.1 {} ", response.status());
     out.put_slice(response.reason());
     out.put_slice(b"\r\n");
-    let bodiless = framing == OutFraming::None;
+    // A response to HEAD and a 304 keep the Content-Length that describes the representation.
+    // A 204 must not carry one (RFC 9110, section 8.6), and other framing is recomputed below.
+    let keeps_length = framing == OutFraming::None && response.status() != 204;
     for (name, value) in response.headers() {
         let framing_header = name.eq_ignore_ascii_case(b"content-length") || name.eq_ignore_ascii_case(b"transfer-encoding");
-        // A bodiless response (HEAD, 204, 304) keeps the Content-Length that describes the
-        // representation; otherwise framing is recomputed below.
-        if framing_header && !(bodiless && name.eq_ignore_ascii_case(b"content-length")) {
+        if framing_header && !(keeps_length && name.eq_ignore_ascii_case(b"content-length")) {
             continue;
         }
         if !framing_header && listed(NOT_FORWARDED, name) {

@@ -34,8 +34,8 @@ pub struct Service {
     pub read_timeout: Duration,
     pub write_timeout: Duration,
     pub retries: u32,
-    /// Requests allowed in flight on one upstream connection; above 1, bodiless GET, HEAD
-    /// and OPTIONS requests that are ready in the same loop iteration share a connection.
+    /// Requests allowed in flight on one upstream connection. Above 1, bodiless GET and
+    /// OPTIONS requests that are ready in the same loop iteration share a connection.
     pub pipeline_depth: usize,
 }
 

@@ -5,7 +5,7 @@
 //! direction. Anything else closes it, so a pooled connection never carries bytes of one
 //! request into another.
 //!
-//! A service with `pipeline_depth` above 1 lets bodiless GET, HEAD and OPTIONS requests that
+//! A service with `pipeline_depth` above 1 lets bodiless GET and OPTIONS requests that
 //! become ready in the same loop iteration share one connection: the first request opens
 //! the connection (or takes it from the pool), the others append their heads to its write
 //! buffer and wait in its `waiters` queue, and the worker writes the lot with one call at the

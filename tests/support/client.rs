@@ -189,6 +189,11 @@ impl Client {
             .unwrap_or_else(|error| panic!("read response to HEAD: {error}"))
     }
 
+    /// Reads the response to a HEAD request and returns the error instead of panicking.
+    pub fn try_read_response_to_head(&mut self) -> Result<Response, ClientError> {
+        self.read(true, None)
+    }
+
     /// Reads the next response and returns the error instead of panicking.
     pub fn try_read_response(&mut self) -> Result<Response, ClientError> {
         self.read(false, None)
