@@ -360,6 +360,31 @@ fn head_and_bodiless_statuses_carry_no_body() {
 }
 
 #[test]
+fn interim_responses_forwarded_except_100() {
+    let setup = Tutorial::start_with(open_config(""));
+    let interim_then_ok = b"HTTP/1.1 100 Continue\r\n\r\n\
+        HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\nConnection: x-hop\r\nX-Hop: 1\r\n\r\n\
+        HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    setup.hello.set_reply(Reply::Raw { bytes: interim_then_ok.to_vec(), close: false });
+
+    let mut client = Client::connect(setup.addr());
+    client.send(format!("GET /up/hints HTTP/1.1\r\nHost: {}\r\n\r\n", setup.addr()).as_bytes());
+    let hints = client.read_response();
+    assert_eq!(hints.status, 103);
+    assert_eq!(hints.header("Link"), Some("</style.css>; rel=preload"));
+    assert_eq!(hints.header("X-Hop"), None, "a field that Connection names is hop-by-hop");
+    let response = client.read_response();
+    assert_eq!(response.status, 200);
+    assert_eq!(response.body, b"ok");
+
+    // An HTTP/1.0 client must not receive interim responses.
+    let raw = format!("GET /up/hints HTTP/1.0\r\nHost: {}\r\n\r\n", setup.addr());
+    let response = support::request(setup.addr(), raw.as_bytes());
+    assert_eq!(response.status, 200);
+    assert_eq!(response.body, b"ok");
+}
+
+#[test]
 fn chunked_and_close_delimited_responses_are_reframed() {
     let setup = Tutorial::start_with(open_config(""));
     setup.hello.set_reply(Reply::Chunked {

@@ -568,7 +568,9 @@ impl ClientConn {
             match &mut exchange.response {
                 ResponsePhase::Done => return Ok(moved),
                 ResponsePhase::Head => {
-                    if upstream.rbuf.is_empty() {
+                    // The head may be written to the client, and interim responses can come
+                    // one after another, so a full client buffer stops parsing.
+                    if upstream.rbuf.is_empty() || self.wbuf.len() >= CLIENT_WRITE_LIMIT {
                         return Ok(moved);
                     }
                     let limits = &self.config.limits.response;
@@ -584,8 +586,14 @@ impl ClientConn {
                         return Err(UpstreamFailure::InvalidResponse("switching protocols was not requested".into()));
                     }
                     if (100..200).contains(&status) {
-                        // Interim responses are not forwarded; the gateway already answered
-                        // any Expect: 100-continue itself.
+                        // Other interim responses, such as 103 Early Hints, are forwarded
+                        // (RFC 9110, section 15.2), except to HTTP/1.0 clients, which must not
+                        // receive them. A 100 Continue is not: the gateway handles Expect
+                        // itself and does not send it upstream.
+                        if status != 100 && !exchange.http10 {
+                            buffers.ensure(&mut self.wbuf);
+                            forward::write_interim_head(&mut self.wbuf, &self.response_head);
+                        }
                         continue;
                     }
                     let (incoming, out) = match self.response_head.body() {

@@ -268,6 +268,26 @@ pub fn write_response_head(
     out.put_slice(b"\r\n");
 }
 
+/// Writes an interim (1xx) response head for the client: its status line and end-to-end
+/// fields, without framing or connection-specific ones.
+pub fn write_interim_head(out: &mut BytesMut, response: &ResponseHead) {
+    out.reserve(256);
+    let _ = write!(out.writer_ref(), "HTTP/1.1 {} ", response.status());
+    out.put_slice(response.reason());
+    out.put_slice(b"\r\n");
+    for (name, value) in response.headers() {
+        let framing_header = name.eq_ignore_ascii_case(b"content-length") || name.eq_ignore_ascii_case(b"transfer-encoding");
+        if framing_header || listed(NOT_FORWARDED, name) {
+            continue;
+        }
+        if response.connection_tokens().any(|token| token.eq_ignore_ascii_case(name)) {
+            continue;
+        }
+        put_header(out, name, value);
+    }
+    out.put_slice(b"\r\n");
+}
+
 /// `BytesMut` as an `io::Write`, for `write!` of numbers without a temporary string.
 trait WriterRef {
     fn writer_ref(&mut self) -> BytesWriter<'_>;
