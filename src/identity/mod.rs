@@ -299,9 +299,9 @@ impl Subrequests {
         loop {
             let Some(endpoint) = self.endpoints.get_mut(&addr) else { return };
             let Some(&index) = endpoint.queue.front() else { break };
-            // A connection this flush already writes to, while it has room, so that the
-            // subrequests of one loop iteration leave in as few writes as possible; else the
-            // least busy connection with room, else a new one.
+            // The connection this flush already writes to comes first while it has room, so
+            // the subrequests of one loop iteration leave in as few writes as possible. Next
+            // comes the least busy connection with room, then a new one.
             let mut best: Option<(usize, usize)> = None;
             if let Some(&last) = touched.last() {
                 if let Some(Slot::Subrequest(conn)) = io.slab.get(last) {

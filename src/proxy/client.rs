@@ -239,7 +239,7 @@ impl ClientConn {
         }
     }
 
-    /// The exchange in progress, if the connection is proxying.
+    /// Returns the exchange in progress, if the connection is proxying.
     pub(super) fn exchange_mut(&mut self) -> Option<&mut Exchange> {
         match &mut self.state {
             State::Proxy(exchange) => Some(exchange),

@@ -30,7 +30,7 @@ use crate::reactor::worker::{Ctx, Io, Slot};
 
 /// Maximum time a request waits on a shared upstream connection for the responses ahead of
 /// it, unless the service's `read_timeout` is shorter. Then the request is sent again on a
-/// connection of its own, so a slow response or slow client delays the queue by this much.
+/// connection of its own, so a slow response or a slow client delays the queue by no more.
 const MAX_QUEUE_WAIT: Duration = Duration::from_secs(1);
 
 /// Bytes queued for the upstream before the client is no longer read.
@@ -286,9 +286,7 @@ fn join_shared(
         if addr != target {
             continue;
         }
-        let Some(Slot::Upstream { client: owner }) = io.slab.get(slot) else { continue };
-        let Some(Slot::Client(owner)) = io.slab.get_mut(*owner) else { continue };
-        let Some(conn) = owner.exchange_mut().and_then(|exchange| exchange.upstream.as_mut()) else { continue };
+        let Some(conn) = owned_upstream_mut(io, slot) else { continue };
         let in_flight = 1 + conn.waiters.len();
         let full = in_flight >= depth
             || conn.requests as usize + in_flight >= keepalive_requests as usize
@@ -311,12 +309,17 @@ fn join_shared(
     None
 }
 
+/// Returns the upstream connection in `slot`, which the exchange of its client owns.
+fn owned_upstream_mut(io: &mut Io, slot: usize) -> Option<&mut UpstreamConn> {
+    let Some(Slot::Upstream { client: owner }) = io.slab.get(slot) else { return None };
+    let Some(Slot::Client(owner)) = io.slab.get_mut(*owner) else { return None };
+    owner.exchange_mut()?.upstream.as_deref_mut()
+}
+
 /// Returns whether the shared connection `slot`/`serial` is still open and owned by an
 /// exchange.
 fn shared_alive(io: &mut Io, slot: usize, serial: u64) -> bool {
-    let Some(Slot::Upstream { client: owner }) = io.slab.get(slot) else { return false };
-    let Some(Slot::Client(owner)) = io.slab.get_mut(*owner) else { return false };
-    owner.exchange_mut().and_then(|exchange| exchange.upstream.as_ref()).is_some_and(|conn| conn.serial == serial)
+    owned_upstream_mut(io, slot).is_some_and(|conn| conn.serial == serial)
 }
 
 /// Gives a shared connection whose owner is done to the first waiter, or closes it (waking
@@ -588,8 +591,8 @@ impl ClientConn {
                     if (100..200).contains(&status) {
                         // Other interim responses, such as 103 Early Hints, are forwarded
                         // (RFC 9110, section 15.2), except to HTTP/1.0 clients, which must not
-                        // receive them. A 100 Continue is not: the gateway handles Expect
-                        // itself and does not send it upstream.
+                        // receive them. A 100 Continue is dropped, because the gateway handles
+                        // Expect itself and does not send it upstream.
                         if status != 100 && !exchange.http10 {
                             buffers.ensure(&mut self.wbuf);
                             forward::write_interim_head(&mut self.wbuf, &self.response_head);

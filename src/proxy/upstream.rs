@@ -6,8 +6,8 @@
 //! request into another.
 //!
 //! A service with `pipeline_depth` above 1 lets bodiless GET and OPTIONS requests that
-//! become ready in the same loop iteration share one connection: the first request opens
-//! the connection (or takes it from the pool), the others append their heads to its write
+//! become ready in the same loop iteration share one connection. The first request opens
+//! the connection (or takes it from the pool). The others append their heads to its write
 //! buffer and wait in its `waiters` queue, and the worker writes the lot with one call at the
 //! end of the iteration. The exchange that owns the connection reads its own response and
 //! then hands the connection, with whatever bytes of the next response it already holds,
